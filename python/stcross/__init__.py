@@ -1,0 +1,30 @@
+"""stcross: one cross-modal model joining scRNA-seq and single-cell spatial transcriptomics.
+
+It imputes genes a spatial panel did not measure (with a predictive distribution and
+calibrated intervals), places single cells in the tissue, and embeds both modalities
+in one latent space.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+
+from .config import ModelConfig, TrainConfig
+from .model import CrossModalModel
+
+__version__ = "0.1.0"
+
+logging.getLogger("stcross").addHandler(logging.NullHandler())
+
+# Submodules with heavier imports (matplotlib, h5 files) load on first use.
+_LAZY_SUBMODULES = ("benchmark", "calibration", "datasets", "pl", "cli")
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    msg = f"module 'stcross' has no attribute {name!r}"
+    raise AttributeError(msg)
+
+
+__all__ = ["CrossModalModel", "ModelConfig", "TrainConfig", "__version__", *_LAZY_SUBMODULES]

@@ -1,0 +1,110 @@
+"""Model and training settings as small frozen dataclasses that round-trip to JSON."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Likelihood = Literal["zinb", "nb", "poisson", "gaussian"]
+COUNT_LIKELIHOODS = ("zinb", "nb", "poisson")
+LIKELIHOODS = (*COUNT_LIKELIHOODS, "gaussian")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture and loss settings of :class:`stcross.CrossModalModel`.
+
+    Parameters
+    ----------
+    n_hidden
+        Width of the encoder and decoder hidden layers.
+    n_latent
+        Dimension of the shared Gaussian latent space.
+    n_heads
+        Attention heads in the cross-attention block.
+    n_partners
+        Cross-modal partners each cell attends to (the partner graph's k).
+    n_input_genes
+        At most this many SC genes feed the SC encoder: the shared genes plus the most
+        variable others. The decoder always covers every imputable gene.
+    n_pcs
+        Principal components (fitted on both modalities) used to find partners;
+        0 uses the z-scored shared genes directly.
+    dropout
+        Dropout rate in the encoders.
+    contrastive_weight
+        Weight of the InfoNCE alignment term (the paper uses 5).
+    contrastive_temperature
+        Temperature of the cosine-similarity logits in the alignment term.
+    kl_weight
+        Final weight of the KL term after warm-up.
+    """
+
+    n_hidden: int = 128
+    n_latent: int = 20
+    n_heads: int = 4
+    n_partners: int = 15
+    n_input_genes: int = 2000
+    n_pcs: int = 50
+    dropout: float = 0.1
+    contrastive_weight: float = 5.0
+    contrastive_temperature: float = 0.1
+    kl_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("n_hidden", "n_latent", "n_heads", "n_partners", "n_input_genes"):
+            if int(getattr(self, name)) < 1:
+                msg = f"ModelConfig.{name} must be a positive integer, got {getattr(self, name)!r}."
+                raise ValueError(msg)
+        if self.n_hidden % self.n_heads:
+            msg = f"ModelConfig.n_hidden ({self.n_hidden}) must be divisible by n_heads ({self.n_heads})."
+            raise ValueError(msg)
+        if not 0 <= self.dropout < 1:
+            msg = f"ModelConfig.dropout must lie in [0, 1), got {self.dropout}."
+            raise ValueError(msg)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings used by :meth:`stcross.CrossModalModel.train`.
+
+    ``max_epochs=None`` picks a budget from the data size (about 4000 gradient steps,
+    between 20 and 200 epochs); early stopping usually ends training sooner.
+    """
+
+    max_epochs: int | None = None
+    batch_size: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 1e-5
+    kl_warmup_fraction: float = 0.3
+    validation_fraction: float = 0.1
+    patience: int = 8
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 2:
+            msg = (
+                f"batch_size must be at least 2 (got {self.batch_size}): the alignment loss "
+                "contrasts each cell with the others in its batch."
+            )
+            raise ValueError(msg)
+        if self.max_epochs is not None and self.max_epochs < 1:
+            msg = f"max_epochs must be a positive integer or None, got {self.max_epochs}."
+            raise ValueError(msg)
+        if not 0 <= self.validation_fraction < 0.5:
+            msg = f"validation_fraction must lie in [0, 0.5), got {self.validation_fraction}."
+            raise ValueError(msg)
+        if self.lr <= 0:
+            msg = f"lr must be positive, got {self.lr}."
+            raise ValueError(msg)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

@@ -1,0 +1,109 @@
+"""Per-modality arrays the network reads: encoder inputs, reconstruction targets, library sizes.
+
+Small data is held dense in memory for speed; large data stays sparse and rows are
+densified one minibatch at a time, so memory stays linear in the number of non-zeros.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+# Above this many matrix entries, rows are densified per minibatch instead of up front.
+_DENSE_LIMIT = 50_000_000
+_NORMALIZED_TOTAL = 1e4
+
+
+def log_normalize(matrix: sp.csr_matrix, library: np.ndarray) -> sp.csr_matrix:
+    """log1p of counts scaled to 1e4 per cell (cells with no counts stay zero)."""
+    scale = np.where(library > 0, _NORMALIZED_TOTAL / np.maximum(library, 1e-12), 0.0).astype(np.float32)
+    out = sp.diags(scale) @ matrix
+    out = sp.csr_matrix(out, dtype=np.float32)
+    np.log1p(out.data, out=out.data)
+    return out
+
+
+def column_mean_std(matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Per-gene mean and standard deviation of a sparse matrix without densifying it."""
+    n = matrix.shape[0]
+    mean = np.asarray(matrix.sum(axis=0)).ravel() / n
+    squares = np.asarray(matrix.multiply(matrix).sum(axis=0)).ravel() / n
+    std = np.sqrt(np.maximum(squares - mean**2, 0.0))
+    return mean.astype(np.float32), np.maximum(std, 1e-4).astype(np.float32)
+
+
+class RowSource:
+    """Rows of a sparse matrix as dense float32 tensors, optionally standardised per column."""
+
+    def __init__(self, matrix: sp.csr_matrix, mean: np.ndarray | None = None, std: np.ndarray | None = None):
+        self.matrix = matrix
+        self.mean = None if mean is None else torch.from_numpy(mean)
+        self.std = None if std is None else torch.from_numpy(std)
+        self.dense = None
+        if matrix.shape[0] * matrix.shape[1] <= _DENSE_LIMIT:
+            self.dense = self._transform(torch.from_numpy(matrix.toarray()))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.matrix.shape
+
+    def _transform(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mean is not None:
+            x = (x - self.mean) / self.std
+        return x
+
+    def rows(self, index: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+        if self.dense is not None:
+            return self.dense[torch.from_numpy(np.asarray(index))].to(device)
+        return self._transform(torch.from_numpy(self.matrix[index].toarray())).to(device)
+
+
+@dataclass
+class ModalityData:
+    """What the network needs of one modality.
+
+    Attributes
+    ----------
+    inputs
+        Standardised encoder inputs (log-normalised counts, or raw log-scale values).
+    targets
+        Reconstruction targets on the genes this modality measures (raw values).
+    library
+        Per-cell totals over the target genes (ones for a Gaussian likelihood).
+    partner_features
+        Per-gene z-scored shared-gene features that define the partner graph.
+    """
+
+    inputs: RowSource
+    targets: RowSource
+    library: np.ndarray
+    partner_features: np.ndarray
+
+    @property
+    def n_cells(self) -> int:
+        return self.targets.shape[0]
+
+
+def prepare_modality(
+    targets: sp.csr_matrix, input_columns: np.ndarray, shared_columns: np.ndarray, is_count: bool
+) -> ModalityData:
+    """Build one modality's arrays from its raw matrix (columns = the genes it measures)."""
+    library = np.asarray(targets.sum(axis=1)).ravel().astype(np.float32) if is_count else np.ones(targets.shape[0], np.float32)
+    raw_inputs = targets[:, input_columns]
+    encoded = log_normalize(raw_inputs, library) if is_count else raw_inputs
+    mean, std = column_mean_std(encoded)
+    shared = targets[:, shared_columns]
+    if is_count:
+        # Partners are matched on the shared genes alone, normalised over those genes,
+        # so the comparison does not depend on what else each modality measured.
+        shared = log_normalize(shared, np.asarray(shared.sum(axis=1)).ravel())
+    shared_mean, shared_std = column_mean_std(shared)
+    partner_features = (shared.toarray() - shared_mean) / shared_std
+    return ModalityData(
+        inputs=RowSource(encoded, mean, std),
+        targets=RowSource(targets),
+        library=library,
+        partner_features=partner_features.astype(np.float32),
+    )

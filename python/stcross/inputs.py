@@ -1,0 +1,214 @@
+"""Validation of the user's AnnData objects and the gene plan.
+
+Everything here reads the inputs and returns new arrays; nothing writes to the user's objects.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .config import COUNT_LIKELIHOODS, LIKELIHOODS
+
+logger = logging.getLogger("stcross")
+
+
+@dataclass(frozen=True)
+class GenePlan:
+    """Which genes play which role.
+
+    Attributes
+    ----------
+    shared
+        ST panel genes also measured in SC, in ST order: alignment features and ST targets.
+    decoder
+        Genes the decoder predicts, in SC order: every imputable gene plus the shared ones.
+    imputable
+        Genes :meth:`~stcross.CrossModalModel.impute` may return.
+    sc_names, st_names
+        The names of those genes in each object (differ only under case-insensitive matching).
+    """
+
+    shared: list[str]
+    decoder: list[str]
+    imputable: list[str]
+    sc_names: dict[str, str]
+    st_names: dict[str, str]
+
+
+def _fail(msg: str, kind: type[Exception] = ValueError) -> None:
+    raise kind(msg)
+
+
+def check_anndata(adata, role: str) -> None:
+    """Structural checks shared by both modalities."""
+    if not all(hasattr(adata, attr) for attr in ("X", "obs_names", "var_names", "layers")):
+        _fail(f"adata_{role} must be an AnnData object, got {type(adata).__name__}.", TypeError)
+    if adata.n_obs == 0 or adata.n_vars == 0:
+        _fail(f"adata_{role} is empty ({adata.n_obs} cells x {adata.n_vars} genes); pass a non-empty AnnData.")
+    for axis, names in (("cell", adata.obs_names), ("gene", adata.var_names)):
+        if not names.is_unique:
+            dupes = names[names.duplicated()].unique()[:5].tolist()
+            fix = "obs_names_make_unique()" if axis == "cell" else "var_names_make_unique()"
+            _fail(
+                f"adata_{role} has duplicated {axis} names (e.g. {dupes}). Make them unique on a copy, "
+                f"e.g. `a = adata_{role}.copy(); a.{fix}`, or remove the duplicates."
+            )
+
+
+def expression_matrix(adata, layer: str | None, role: str, likelihood: str) -> sp.csr_matrix:
+    """The chosen layer as a new float32 CSR matrix, with value checks for the likelihood."""
+    if likelihood not in LIKELIHOODS:
+        _fail(f"likelihood_{role}={likelihood!r} is not supported; choose one of {list(LIKELIHOODS)}.")
+    if layer is None:
+        x = adata.X
+        where = f"adata_{role}.X"
+    else:
+        if layer not in adata.layers:
+            _fail(f"adata_{role} has no layer {layer!r}; available layers: {list(adata.layers.keys())}.", KeyError)
+        x = adata.layers[layer]
+        where = f"adata_{role}.layers[{layer!r}]"
+    if x is None:
+        _fail(f"{where} is empty (None); store the expression matrix there or choose another layer.")
+    if sp.issparse(x):
+        matrix = sp.csr_matrix(x, dtype=np.float32, copy=True)
+        values = matrix.data
+    else:
+        dense = np.asarray(x)
+        if not np.issubdtype(dense.dtype, np.number) or np.issubdtype(dense.dtype, np.complexfloating):
+            _fail(f"{where} must be numeric, got dtype {dense.dtype}.", TypeError)
+        matrix = sp.csr_matrix(dense.astype(np.float32))
+        values = matrix.data
+    matrix.sum_duplicates()
+    matrix.eliminate_zeros()
+    values = matrix.data
+    if not np.all(np.isfinite(values)):
+        bad = int((~np.isfinite(values)).sum())
+        _fail(f"{where} has {bad} NaN or infinite values; remove or impute them before training.")
+    if likelihood in COUNT_LIKELIHOODS:
+        if values.size and values.min() < 0:
+            _fail(
+                f"{where} has negative values, which a {likelihood!r} count likelihood cannot model. "
+                "Pass raw counts (e.g. layer='counts'), or use likelihood 'gaussian' for log-scale data."
+            )
+        if values.size and not np.allclose(values, np.round(values), atol=1e-3):
+            _fail(
+                f"{where} holds non-integer values, but likelihood_{role}={likelihood!r} needs counts. "
+                f"Pass raw counts (e.g. layer='counts') or set likelihood_{role}='gaussian' for "
+                "log-normalised or intensity data."
+            )
+        matrix.data = np.round(values)
+    return matrix
+
+
+def coordinates(adata, spatial_key: str) -> np.ndarray:
+    """ST coordinates as a float64 (n_cells, 2 or 3) array."""
+    if spatial_key not in adata.obsm:
+        _fail(
+            f"adata_st.obsm has no {spatial_key!r} coordinates (obsm keys: {list(adata.obsm.keys())}). "
+            "Store an (n_cells, 2) or (n_cells, 3) array there or pass spatial_key=."
+        )
+    raw = adata.obsm[spatial_key]
+    raw = raw.to_numpy() if isinstance(raw, pd.DataFrame) else np.asarray(raw)
+    try:
+        coords = raw.astype(np.float64)
+    except (TypeError, ValueError):
+        _fail(f"adata_st.obsm[{spatial_key!r}] must be numeric, got dtype {raw.dtype}.", TypeError)
+    if coords.ndim != 2 or coords.shape[0] != adata.n_obs or coords.shape[1] not in (2, 3):
+        _fail(
+            f"adata_st.obsm[{spatial_key!r}] has shape {coords.shape}; expected ({adata.n_obs}, 2) or "
+            f"({adata.n_obs}, 3): one row of x, y[, z] per ST cell."
+        )
+    if not np.all(np.isfinite(coords)):
+        _fail(f"adata_st.obsm[{spatial_key!r}] has NaN or infinite coordinates; fix or drop those cells.")
+    return coords
+
+
+def _case_map(names: pd.Index, role: str) -> dict[str, str]:
+    upper = pd.Series(names, index=names.str.upper())
+    clashes = upper.index[upper.index.duplicated()].unique()
+    if len(clashes):
+        _fail(
+            f"case-insensitive matching is ambiguous: adata_{role} has genes differing only by case "
+            f"(e.g. {upper.loc[clashes[0]].tolist()}). Rename them or match names exactly."
+        )
+    return dict(zip(upper.index, upper.to_numpy()))
+
+
+def plan_genes(sc_genes: pd.Index, st_genes: pd.Index, genes=None, *, case_insensitive: bool = False) -> GenePlan:
+    """Match the ST panel to the SC genes and decide the imputable genes.
+
+    Exact matching by default. ``case_insensitive=True`` matches upper-cased names and
+    reports the names in the SC spelling.
+    """
+    if case_insensitive:
+        sc_by_key, st_by_key = _case_map(sc_genes, "sc"), _case_map(st_genes, "st")
+        st_keys = [str(g).upper() for g in st_genes]
+        shared = [sc_by_key[k] for k in st_keys if k in sc_by_key]
+        st_names = {sc_by_key[k]: st_by_key[k] for k in st_keys if k in sc_by_key}
+        renamed = {sc: st for sc, st in st_names.items() if sc != st}
+        if renamed:
+            logger.info("Matched %d ST genes to SC genes ignoring case, e.g. %s.", len(renamed), list(renamed.items())[:3])
+    else:
+        sc_set = set(sc_genes)
+        shared = [g for g in st_genes if g in sc_set]
+        st_names = {g: g for g in shared}
+    if not shared:
+        hint = ""
+        if not case_insensitive and set(map(str.upper, sc_genes)) & set(map(str.upper, st_genes)):
+            hint = " Some names match when case is ignored: pass case_insensitive=True to match them."
+        _fail(
+            "No shared genes: none of the ST panel genes is among the SC genes "
+            f"(ST e.g. {list(st_genes[:3])}, SC e.g. {list(sc_genes[:3])}).{hint}"
+        )
+    missing_st = len(st_genes) - len(shared)
+    if missing_st:
+        logger.warning(
+            "%d of %d ST genes are not in the SC data and are left out of training and alignment.",
+            missing_st,
+            len(st_genes),
+        )
+    if not case_insensitive:
+        lower_hits = set(map(str.upper, sc_genes)) & {str(g).upper() for g in st_genes if g not in set(shared)}
+        if lower_hits:
+            logger.warning(
+                "%d ST genes match SC genes only when case is ignored (e.g. %s); pass case_insensitive=True "
+                "to use them.",
+                len(lower_hits),
+                sorted(lower_hits)[:3],
+            )
+    if genes is None:
+        imputable = list(sc_genes)
+    else:
+        requested = [genes] if isinstance(genes, str) else list(genes)
+        if not requested:
+            _fail("genes= is empty; pass None to impute every SC gene or a list of SC gene names.")
+        lookup = {str(g).upper(): g for g in sc_genes} if case_insensitive else {g: g for g in sc_genes}
+        absent = [g for g in requested if (str(g).upper() if case_insensitive else g) not in lookup]
+        if absent:
+            _fail(f"{len(absent)} requested genes are not in the SC data, e.g. {absent[:5]}; only SC genes can be imputed.")
+        imputable = list(dict.fromkeys(lookup[str(g).upper() if case_insensitive else g] for g in requested))
+    keep = set(imputable) | set(shared)
+    decoder = [g for g in sc_genes if g in keep]
+    return GenePlan(
+        shared=shared, decoder=decoder, imputable=imputable, sc_names={g: g for g in decoder}, st_names=st_names
+    )
+
+
+def warn_empty(matrix: sp.csr_matrix, role: str, what: str) -> None:
+    """Log (not fail) all-zero cells and genes: they are kept, and their predictions follow from that."""
+    cells = int((np.diff(matrix.indptr) == 0).sum())
+    genes = int(matrix.shape[1] - np.unique(matrix.indices).size)
+    if cells:
+        logger.warning(
+            "%d %s cells have no counts on the %s; they are kept, placed by their partners, and "
+            "(with a count likelihood) imputed as zero.",
+            cells,
+            role.upper(),
+            what,
+        )
+    if genes:
+        logger.warning("%d %s genes are zero in every cell; they are kept and will be imputed near zero.", genes, role.upper())

@@ -1,0 +1,395 @@
+"""The user-facing model: validates the data, trains, imputes, locates, saves."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+from . import inputs, persistence
+from .config import COUNT_LIKELIHOODS, ModelConfig, TrainConfig
+from .features import ModalityData, log_normalize, prepare_modality
+from .location import locate_cells
+from .module import SC, ST, CrossModalVAE
+from .partners import PartnerGraph, build_partner_graph
+from .predictive import predictive_summary
+from .training import Batcher, train_module
+
+logger = logging.getLogger("stcross")
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """'auto' picks CUDA when present; an explicit CUDA request without a GPU is an error."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        msg = "device='cuda' was requested but PyTorch sees no CUDA GPU here; use device='cpu' or device='auto'."
+        raise RuntimeError(msg)
+    return device
+
+
+class CrossModalModel:
+    """One cross-modal VAE over an SC reference and an ST query.
+
+    Parameters
+    ----------
+    adata_sc
+        Single-cell RNA-seq, cells x genes (raw counts preferred). Not modified.
+    adata_st
+        Spatial transcriptomics, cells x panel genes, with coordinates in
+        ``obsm[spatial_key]`` (2D or 3D). Not modified.
+    layer_sc, layer_st
+        Layer holding the expression values (``None``: ``.X``).
+    spatial_key
+        Key of the ST coordinates in ``adata_st.obsm``.
+    likelihood_sc, likelihood_st
+        ``"zinb"``, ``"nb"``, ``"poisson"`` for counts, ``"gaussian"`` for log-scale
+        non-count values (log-normalised expression, in-situ intensities).
+    genes
+        SC genes that may be imputed (default: every SC gene).
+    case_insensitive
+        Match gene names ignoring case (the matches are logged).
+    config
+        Architecture settings (:class:`~stcross.ModelConfig`).
+    """
+
+    def __init__(
+        self,
+        adata_sc: ad.AnnData,
+        adata_st: ad.AnnData,
+        *,
+        layer_sc: str | None = None,
+        layer_st: str | None = None,
+        spatial_key: str = "spatial",
+        likelihood_sc: str = "zinb",
+        likelihood_st: str = "nb",
+        genes=None,
+        case_insensitive: bool = False,
+        config: ModelConfig | None = None,
+    ):
+        inputs.check_anndata(adata_sc, "sc")
+        inputs.check_anndata(adata_st, "st")
+        self.config = config or ModelConfig()
+        if not isinstance(self.config, ModelConfig):
+            msg = f"config must be a stcross.ModelConfig, got {type(self.config).__name__}."
+            raise TypeError(msg)
+        self.likelihoods = (likelihood_sc, likelihood_st)
+        self.layers = (layer_sc, layer_st)
+        self.spatial_key = spatial_key
+        self.case_insensitive = case_insensitive
+        self.coordinates = inputs.coordinates(adata_st, spatial_key)
+        self.plan = inputs.plan_genes(adata_sc.var_names, adata_st.var_names, genes, case_insensitive=case_insensitive)
+        sc_matrix = inputs.expression_matrix(adata_sc, layer_sc, "sc", likelihood_sc)
+        st_matrix = inputs.expression_matrix(adata_st, layer_st, "st", likelihood_st)
+        sc_columns = adata_sc.var_names.get_indexer(self.plan.decoder)
+        st_columns = adata_st.var_names.get_indexer([self.plan.st_names[g] for g in self.plan.shared])
+        sc_matrix, st_matrix = sc_matrix[:, sc_columns], st_matrix[:, st_columns]
+        inputs.warn_empty(sc_matrix, "sc", "decoder genes")
+        inputs.warn_empty(st_matrix, "st", "shared genes")
+        self.sc_cells = adata_sc.obs_names.copy()
+        self.st_cells = adata_st.obs_names.copy()
+        # Kept for copying into results; references only, never written to.
+        self._st_obs, self._st_obsm = adata_st.obs, adata_st.obsm
+        self._gene_position = {g: i for i, g in enumerate(self.plan.decoder)}
+        shared_in_decoder = np.array([self._gene_position[g] for g in self.plan.shared])
+        self.sc_input_genes = self._select_sc_inputs(sc_matrix, shared_in_decoder)
+        st_all = np.arange(len(self.plan.shared))
+        self.data = (
+            prepare_modality(sc_matrix, self.sc_input_genes, shared_in_decoder, likelihood_sc in COUNT_LIKELIHOODS),
+            prepare_modality(st_matrix, st_all, st_all, likelihood_st in COUNT_LIKELIHOODS),
+        )
+        self._shared_in_decoder = shared_in_decoder
+        self.module: CrossModalVAE | None = None
+        self.train_config: TrainConfig | None = None
+        self.history: pd.DataFrame | None = None
+        self.calibration = None
+        self.graph: PartnerGraph | None = None
+        self.device = torch.device("cpu")
+        self.is_trained = False
+
+    # -- set-up ------------------------------------------------------------------------
+    def _select_sc_inputs(self, sc_matrix: sp.csr_matrix, shared_in_decoder: np.ndarray) -> np.ndarray:
+        """SC encoder genes: every shared gene plus the most variable others, up to n_input_genes."""
+        budget = max(self.config.n_input_genes, len(shared_in_decoder))
+        if sc_matrix.shape[1] <= budget:
+            return np.arange(sc_matrix.shape[1])
+        values = sc_matrix
+        if self.likelihoods[SC] in COUNT_LIKELIHOODS:
+            values = log_normalize(sc_matrix, np.asarray(sc_matrix.sum(axis=1)).ravel())
+        mean = np.asarray(values.mean(axis=0)).ravel()
+        variance = np.asarray(values.multiply(values).mean(axis=0)).ravel() - mean**2
+        variance[shared_in_decoder] = np.inf
+        chosen = np.argsort(-variance, kind="stable")[:budget]
+        return np.sort(chosen)
+
+    def use_sc_inputs(self, positions) -> None:
+        """Feed the SC encoder these decoder-gene positions (used when loading a saved model)."""
+        self.sc_input_genes = np.asarray(positions, dtype=np.int64)
+        is_count = self.likelihoods[SC] in COUNT_LIKELIHOODS
+        sc = prepare_modality(self.data[SC].targets.matrix, self.sc_input_genes, self._shared_in_decoder, is_count)
+        self.data = (sc, self.data[ST])
+
+    @property
+    def shared_genes(self) -> list[str]:
+        """ST panel genes also measured in SC (alignment features and ST targets)."""
+        return list(self.plan.shared)
+
+    @property
+    def imputable_genes(self) -> list[str]:
+        """Genes :meth:`impute` can return."""
+        return list(self.plan.imputable)
+
+    def _build_graph(self, device: torch.device) -> PartnerGraph:
+        return build_partner_graph(
+            self.data[SC].partner_features,
+            self.data[ST].partner_features,
+            self.config.n_partners,
+            n_pcs=self.config.n_pcs,
+            device=str(device),
+        )
+
+    def _require_trained(self) -> None:
+        if not self.is_trained:
+            msg = "The model is not trained yet; call model.train() first (or CrossModalModel.load(...))."
+            raise RuntimeError(msg)
+
+    # -- training ----------------------------------------------------------------------
+    def train(
+        self,
+        *,
+        max_epochs: int | None = None,
+        batch_size: int = 256,
+        lr: float = 2e-3,
+        seed: int = 0,
+        device: str = "auto",
+        progress_bar: bool = True,
+        config: TrainConfig | None = None,
+    ) -> CrossModalModel:
+        """Train the model (from its current weights' fresh initialisation by ``seed``).
+
+        Parameters
+        ----------
+        max_epochs
+            Upper bound on epochs (default: chosen from the data size); early stopping
+            on a held-out fraction of cells usually ends sooner.
+        batch_size
+            Cells per modality per step (at least 2).
+        lr
+            AdamW learning rate.
+        seed
+            Seeds a local generator for initialisation, minibatches and sampling.
+        device
+            ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        progress_bar
+            Show a tqdm progress bar.
+        config
+            Full training settings; overrides the keyword arguments above.
+
+        Returns
+        -------
+        The model itself, trained; ``model.history`` holds the per-epoch loss terms.
+        """
+        settings = config or TrainConfig(max_epochs=max_epochs, batch_size=batch_size, lr=lr, seed=seed)
+        self.device = resolve_device(device)
+        started = time.perf_counter()
+        self.graph = self._build_graph(self.device)
+        self.module = self._fresh_module(settings.seed).to(self.device)
+        self.history = train_module(
+            self.module, self.data, self.graph, settings, device=self.device, progress_bar=progress_bar
+        )
+        self.train_config = settings
+        self.is_trained = True
+        self.calibration = None
+        logger.info(
+            "Trained for %d epochs in %.1f s on %s.", len(self.history), time.perf_counter() - started, self.device
+        )
+        return self
+
+    def _fresh_module(self, seed: int) -> CrossModalVAE:
+        """A newly initialised network whose weights depend on ``seed`` only."""
+        fork = torch.random.fork_rng(devices=[])  # initialisers use the global generator: isolate it
+        with fork:
+            torch.manual_seed(int(seed))
+            return CrossModalVAE(
+                (len(self.sc_input_genes), len(self.plan.shared)),
+                len(self.plan.decoder),
+                torch.from_numpy(self._shared_in_decoder),
+                self.likelihoods,
+                self.config,
+            )
+
+    # -- results -----------------------------------------------------------------------
+    def _encode_all(self, modality: int, batch_size: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+        self._require_trained()
+        self.module.eval()
+        batcher = Batcher(self.module, self.data, self.graph, self.device)
+        batcher.refresh()
+        n = self.data[modality].n_cells
+        means, log_vars = [], []
+        with torch.no_grad():
+            for start in range(0, n, batch_size):
+                mean, log_var = batcher.encode(modality, np.arange(start, min(n, start + batch_size)))
+                means.append(mean)
+                log_vars.append(log_var)
+        return torch.cat(means), torch.cat(log_vars)
+
+    def latent(self, modality: str = "st") -> np.ndarray:
+        """Posterior means of the joint latent space, (n_cells, n_latent), for ``"sc"`` or ``"st"``."""
+        index = {"sc": SC, "st": ST}.get(modality)
+        if index is None:
+            msg = f"modality must be 'sc' or 'st', got {modality!r}."
+            raise ValueError(msg)
+        return self._encode_all(index)[0].cpu().numpy()
+
+    def _resolve_genes(self, genes) -> list[str]:
+        if genes is None:
+            return list(self.plan.imputable)
+        requested = [genes] if isinstance(genes, str) else list(genes)
+        if not requested:
+            msg = "genes= is empty; pass None for every imputable gene or a list of gene names."
+            raise ValueError(msg)
+        lookup = {g.upper(): g for g in self.plan.decoder} if self.case_insensitive else self._gene_position
+        key = (lambda g: str(g).upper()) if self.case_insensitive else (lambda g: g)
+        absent = [g for g in requested if key(g) not in lookup]
+        if absent:
+            msg = (
+                f"{len(absent)} requested genes cannot be imputed, e.g. {absent[:5]}: they are not among the "
+                "SC genes this model was built with (see model.imputable_genes)."
+            )
+            raise ValueError(msg)
+        names = [lookup[key(g)] if self.case_insensitive else g for g in requested]
+        return list(dict.fromkeys(names))
+
+    def impute(
+        self, genes=None, *, interval: float = 0.9, n_samples: int = 0, seed: int = 0, batch_size: int = 1024
+    ) -> ad.AnnData:
+        """Predictive distribution of ``genes`` for every ST cell.
+
+        Parameters
+        ----------
+        genes
+            Genes to impute (default: all imputable genes). Panel genes may be asked for
+            too; their values are the model's reconstruction.
+        interval
+            Nominal coverage of the prediction interval.
+        n_samples
+            0 uses the posterior mean of z; n > 0 averages over n latent draws, adding
+            the model's uncertainty about the cell's state to the spread.
+        seed
+            Seeds the latent draws when ``n_samples > 0``.
+        batch_size
+            Cells per chunk (memory is batch_size x genes per layer).
+
+        Returns
+        -------
+        AnnData of ST cells x genes with ``X`` the predictive mean and layers
+        ``"mean"``, ``"sd"``, ``"p_zero"`` (P(X = 0); P(X <= 0) for a Gaussian),
+        ``"lower"``, ``"upper"`` (the interval). ``uns["stcross"]`` says whether the
+        interval is conformally calibrated (see :meth:`calibrate`); ``obs`` and
+        ``obsm`` are copies of the ST object's.
+        """
+        if not 0 < interval < 1:
+            msg = f"interval must lie strictly between 0 and 1, got {interval}."
+            raise ValueError(msg)
+        names = self._resolve_genes(genes)
+        mean_z, log_var_z = self._encode_all(ST)
+        index = torch.tensor([self._gene_position[g] for g in names], device=self.device)
+        summary = predictive_summary(
+            self.module,
+            mean_z,
+            log_var_z,
+            torch.from_numpy(self.data[ST].library).to(self.device),
+            index,
+            interval=interval,
+            n_samples=n_samples,
+            seed=seed,
+            batch_size=batch_size,
+        )
+        calibrated = self.calibration is not None
+        if calibrated:
+            summary["lower"], summary["upper"] = self.calibration.interval(summary, names, interval)
+        var = pd.DataFrame(index=pd.Index(names, name=None))
+        var["measured_in_st"] = [g in set(self.plan.shared) for g in names]
+        result = ad.AnnData(
+            X=summary["mean"].copy(),
+            obs=self._st_obs.copy(),
+            var=var,
+            layers={k: summary[k] for k in ("mean", "sd", "p_zero", "lower", "upper")},
+        )
+        for key, value in self._st_obsm.items():
+            result.obsm[key] = value.copy()
+        result.uns["stcross"] = {
+            "interval": float(interval),
+            "calibrated": calibrated,
+            "interval_method": "conformal (held-out panel genes)" if calibrated else "predictive distribution (not calibrated)",
+            "likelihood_st": self.likelihoods[ST],
+            "n_samples": int(n_samples),
+        }
+        if not calibrated:
+            logger.info("Intervals come from the predictive distribution and are not calibrated; run model.calibrate().")
+        return result
+
+    def locate(self, *, method: str = "regression", n_neighbors: int = 10, seed: int = 0) -> pd.DataFrame:
+        """Spatial coordinates, with a per-cell uncertainty, for every SC cell.
+
+        Parameters
+        ----------
+        method
+            ``"regression"``: a network trained on the ST cells' latents to predict their
+            coordinates (with a per-cell variance), applied to the SC latents.
+            ``"knn"``: similarity-weighted mean position of the ``n_neighbors`` nearest
+            ST cells in the latent space; the spread of those positions is the uncertainty.
+        n_neighbors
+            Neighbours for ``method="knn"``.
+        seed
+            Seeds the regression head's training.
+
+        Returns
+        -------
+        DataFrame indexed by SC cell with columns ``x``, ``y`` (``z`` for 3D) in the ST
+        coordinate units, and ``sd``: the root of the summed per-axis variances.
+        """
+        z_sc, z_st = self.latent("sc"), self.latent("st")
+        coords, sd = locate_cells(
+            z_st, self.coordinates, z_sc, method=method, n_neighbors=n_neighbors, seed=seed, device=self.device
+        )
+        columns = ["x", "y", "z"][: coords.shape[1]]
+        table = pd.DataFrame(coords, index=self.sc_cells.copy(), columns=columns)
+        table["sd"] = sd
+        return table
+
+    def calibrate(self, n_folds: int = 5, **kwargs) -> CrossModalModel:
+        """Conformal calibration of the prediction intervals on held-out panel genes.
+
+        See :func:`stcross.calibration.calibrate_model` for the options.
+        """
+        from .calibration import calibrate_model
+
+        self._require_trained()
+        self.calibration = calibrate_model(self, n_folds=n_folds, **kwargs)
+        return self
+
+    # -- persistence -------------------------------------------------------------------
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the trained model to a directory (``config.json`` + ``model.pt``)."""
+        self._require_trained()
+        return persistence.save_model(self, Path(path), overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str | Path, adata_sc: ad.AnnData, adata_st: ad.AnnData, *, device: str = "auto") -> CrossModalModel:
+        """Rebuild a saved model over data with the genes it was trained on."""
+        return persistence.load_model(cls, Path(path), adata_sc, adata_st, device=device)
+
+    def __repr__(self) -> str:
+        state = f"trained ({len(self.history)} epochs)" if self.is_trained else "not trained"
+        return (
+            f"CrossModalModel: {len(self.sc_cells)} SC cells x {len(self.plan.decoder)} genes, "
+            f"{len(self.st_cells)} ST cells x {len(self.plan.shared)} shared genes, "
+            f"likelihoods {self.likelihoods[SC]}/{self.likelihoods[ST]}; {state}"
+        )

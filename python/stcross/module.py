@@ -1,0 +1,152 @@
+"""The cross-modal VAE as a plain ``torch.nn.Module``: inference, generation and loss.
+
+Modality 0 is SC, modality 1 is ST. Each modality has its own encoder and partner
+attention; the latent layers and the decoder are shared. The decoder predicts one logit
+per decoder gene; for a count likelihood those become expression fractions renormalised
+over the genes the cell's modality measures, times the cell's library size.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .config import COUNT_LIKELIHOODS, ModelConfig
+from .distributions import make_distribution
+from .nn import Decoder, Encoder, GaussianLatent, PartnerAttention
+
+SC, ST = 0, 1
+
+
+@dataclass
+class LossTerms:
+    """One minibatch's loss and its parts (per-cell averages)."""
+
+    total: torch.Tensor
+    reconstruction_sc: torch.Tensor
+    reconstruction_st: torch.Tensor
+    kl: torch.Tensor
+    alignment: torch.Tensor
+
+    def as_floats(self) -> dict[str, float]:
+        return {k: float(v.detach()) for k, v in self.__dict__.items()}
+
+
+class CrossModalVAE(nn.Module):
+    """Attention-based cross-modal VAE over an SC gene space and an ST panel.
+
+    Parameters
+    ----------
+    n_inputs
+        Encoder input widths (SC, ST).
+    n_genes
+        Number of decoder genes (SC genes kept for imputation, shared genes included).
+    st_gene_index
+        Positions of the ST panel genes among the decoder genes.
+    likelihoods
+        Likelihood names (SC, ST).
+    config
+        Architecture settings.
+    """
+
+    def __init__(
+        self,
+        n_inputs: tuple[int, int],
+        n_genes: int,
+        st_gene_index: torch.Tensor,
+        likelihoods: tuple[str, str],
+        config: ModelConfig,
+    ):
+        super().__init__()
+        self.config = config
+        self.likelihoods = likelihoods
+        self.register_buffer("st_gene_index", st_gene_index.long())
+        d = config.n_hidden
+        self.encoders = nn.ModuleList([Encoder(n, d, config.dropout) for n in n_inputs])
+        self.attention = nn.ModuleList([PartnerAttention(d, config.n_heads, config.dropout) for _ in range(2)])
+        self.latent = GaussianLatent(d, config.n_latent)
+        self.decoder = Decoder(config.n_latent, d, n_genes, zero_inflation="zinb" in likelihoods)
+        # Per-modality, per-gene parameters; ST's are only trained on its panel genes.
+        self.log_theta = nn.Parameter(torch.full((2, n_genes), 2.0))
+        self.log_sigma = nn.Parameter(torch.full((2, n_genes), -1.0))
+        self.gauss_scale = nn.Parameter(torch.ones(2, n_genes))
+        self.gauss_shift = nn.Parameter(torch.zeros(2, n_genes))
+
+    # -- inference ---------------------------------------------------------------------
+    def encode(
+        self, modality: int, x: torch.Tensor, partner_x: torch.Tensor, similarity: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z | x, partners): ``x`` (B, n_in), ``partner_x`` (B, k, n_in_other), ``similarity`` (B, k)."""
+        h = self.encoders[modality](x)
+        b, k, n_other = partner_x.shape
+        h_partners = self.encoders[1 - modality](partner_x.reshape(b * k, n_other)).reshape(b, k, -1)
+        h = self.attention[modality](h, h_partners, similarity)
+        return self.latent(h)
+
+    # -- generation --------------------------------------------------------------------
+    def gene_parameters(self, modality: int, gene_index: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Per-gene likelihood parameters of a modality, restricted to ``gene_index``."""
+        def pick(p: torch.Tensor) -> torch.Tensor:
+            row = p[modality]
+            return row if gene_index is None else row[gene_index]
+
+        return {
+            "theta": torch.exp(pick(self.log_theta)).clamp(1e-3, 1e5),
+            "sigma": torch.exp(pick(self.log_sigma)).clamp(1e-3, 1e3),
+            "scale": pick(self.gauss_scale),
+            "shift": pick(self.gauss_shift),
+        }
+
+    def predictive(
+        self,
+        modality: int,
+        z: torch.Tensor,
+        library: torch.Tensor,
+        *,
+        gene_index: torch.Tensor | None = None,
+        normalize_index: torch.Tensor | None = None,
+        gene_params: dict[str, torch.Tensor] | None = None,
+    ):
+        """The observation distribution of ``modality`` for genes ``gene_index`` given z.
+
+        For a count likelihood, expression fractions are renormalised over
+        ``normalize_index`` (the genes the modality measures; None: the genes returned)
+        and scaled by ``library``.
+        """
+        likelihood = self.likelihoods[modality]
+        params = gene_params if gene_params is not None else self.gene_parameters(modality, gene_index)
+        h = self.decoder.hidden(z)
+        logits = self.decoder.gene_logits(h, gene_index)
+        if likelihood not in COUNT_LIKELIHOODS:
+            mean = params["scale"] * logits + params["shift"]
+            return make_distribution(likelihood, mean, scale=params["sigma"])
+        same_genes = normalize_index is None or normalize_index is gene_index
+        norm_logits = logits if same_genes else self.decoder.gene_logits(h, normalize_index)
+        mean = torch.exp(logits - torch.logsumexp(norm_logits, dim=1, keepdim=True)) * library.unsqueeze(1)
+        zi = self.decoder.zero_inflation_logits(h, gene_index)
+        return make_distribution(likelihood, mean, theta=params["theta"], zi_logits=zi)
+
+    # -- loss --------------------------------------------------------------------------
+    def reconstruction(self, modality: int, z: torch.Tensor, targets: torch.Tensor, library: torch.Tensor) -> torch.Tensor:
+        """Negative log-likelihood per cell on the genes the modality measures."""
+        index = self.st_gene_index if modality == ST else None
+        dist = self.predictive(modality, z, library, gene_index=index)
+        return -dist.log_prob(targets).sum(dim=1)
+
+    @staticmethod
+    def kl_divergence(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (mean**2 + log_var.exp() - 1.0 - log_var).sum(dim=1)
+
+    def alignment(self, anchors: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+        """InfoNCE: each anchor's partner against the other cells of the batch (both directions)."""
+        a = nn.functional.normalize(anchors, dim=1)
+        p = nn.functional.normalize(positives, dim=1)
+        logits = a @ p.T / self.config.contrastive_temperature
+        target = torch.arange(len(a), device=a.device)
+        return 0.5 * (nn.functional.cross_entropy(logits, target) + nn.functional.cross_entropy(logits.T, target))
+
+    @staticmethod
+    def sample(mean: torch.Tensor, log_var: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device if generator is None else generator.device)
+        return mean + noise.to(mean.device) * torch.exp(0.5 * log_var)

@@ -1,0 +1,107 @@
+"""Building blocks of the cross-modal network: encoders, partner cross-attention, decoder."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Encoder(nn.Module):
+    """Two-layer MLP from one modality's standardised expression to a hidden state."""
+
+    def __init__(self, n_input: int, n_hidden: int, dropout: float):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(n_input, n_hidden),
+            nn.LayerNorm(n_hidden),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(n_hidden, n_hidden),
+            nn.LayerNorm(n_hidden),
+            nn.GELU(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class PartnerAttention(nn.Module):
+    """A cell's hidden state queries the hidden states of its partners in the other modality.
+
+    Keys are the cell's fixed partner list rather than a random minibatch (as in the
+    paper), so a cell's output never depends on which other cells share its batch.
+    The partners' similarity enters as an additive attention bias. Keys and values are
+    projected once per distinct partner, then gathered: partners are shared by many cells.
+    """
+
+    def __init__(self, n_hidden: int, n_heads: int, dropout: float):
+        super().__init__()
+        self.n_heads = n_heads
+        self.head_dim = n_hidden // n_heads
+        self.query = nn.Linear(n_hidden, n_hidden)
+        self.key_value = nn.Linear(n_hidden, 2 * n_hidden)
+        self.out = nn.Linear(n_hidden, n_hidden)
+        self.similarity_scale = nn.Parameter(torch.tensor(5.0))
+        self.dropout = nn.Dropout(dropout)
+        self.norm = nn.LayerNorm(n_hidden)
+        self.feed_forward = nn.Sequential(nn.Linear(n_hidden, n_hidden), nn.GELU(), nn.Linear(n_hidden, n_hidden))
+        self.norm_out = nn.LayerNorm(n_hidden)
+
+    def forward(
+        self, h: torch.Tensor, partner_states: torch.Tensor, partners: torch.Tensor, similarity: torch.Tensor
+    ) -> torch.Tensor:
+        """``h`` (B, d); ``partner_states`` (P, d) indexed by ``partners`` (B, k); ``similarity`` (B, k)."""
+        b, k = partners.shape
+        unique, inverse = torch.unique(partners, return_inverse=True)
+        key, value = self.key_value(partner_states[unique])[inverse].chunk(2, dim=-1)  # (B, k, d) each
+        query = self.query(h).view(b, self.n_heads, 1, self.head_dim)
+        key = key.view(b, k, self.n_heads, self.head_dim).transpose(1, 2)
+        value = value.view(b, k, self.n_heads, self.head_dim).transpose(1, 2)
+        scores = (query @ key.transpose(-1, -2)).squeeze(2) / self.head_dim**0.5  # (B, heads, k)
+        scores = scores + (self.similarity_scale * similarity).unsqueeze(1)
+        weights = self.dropout(torch.softmax(scores, dim=-1))
+        attended = (weights.unsqueeze(2) @ value).squeeze(2).reshape(b, -1)
+        h = self.norm(h + self.out(attended))
+        return self.norm_out(h + self.feed_forward(h))
+
+
+class GaussianLatent(nn.Module):
+    """Shared layers from the hidden state to the mean and log-variance of q(z | x)."""
+
+    def __init__(self, n_hidden: int, n_latent: int):
+        super().__init__()
+        self.shared = nn.Sequential(nn.Linear(n_hidden, n_hidden), nn.GELU())
+        self.mean = nn.Linear(n_hidden, n_latent)
+        self.log_var = nn.Linear(n_hidden, n_latent)
+
+    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.shared(h)
+        return self.mean(h), self.log_var(h).clamp(-12.0, 8.0)
+
+
+class Decoder(nn.Module):
+    """From z to one logit per decoder gene (and, optionally, zero-inflation logits).
+
+    ``gene_index`` restricts the last layer to a subset of genes, which keeps the
+    cost of an ST cell's reconstruction proportional to its panel, not to all genes.
+    """
+
+    def __init__(self, n_latent: int, n_hidden: int, n_genes: int, zero_inflation: bool):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(n_latent, n_hidden), nn.LayerNorm(n_hidden), nn.GELU())
+        self.logits = nn.Linear(n_hidden, n_genes)
+        self.zi_logits = nn.Linear(n_hidden, n_genes) if zero_inflation else None
+
+    def hidden(self, z: torch.Tensor) -> torch.Tensor:
+        return self.body(z)
+
+    def gene_logits(self, h: torch.Tensor, gene_index: torch.Tensor | None = None) -> torch.Tensor:
+        return _linear_subset(self.logits, h, gene_index)
+
+    def zero_inflation_logits(self, h: torch.Tensor, gene_index: torch.Tensor | None = None) -> torch.Tensor | None:
+        return None if self.zi_logits is None else _linear_subset(self.zi_logits, h, gene_index)
+
+
+def _linear_subset(layer: nn.Linear, h: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
+    if index is None:
+        return layer(h)
+    return nn.functional.linear(h, layer.weight[index], layer.bias[index])
