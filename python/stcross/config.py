@@ -38,6 +38,9 @@ class ModelConfig:
         Temperature of the cosine-similarity logits in the alignment term.
     kl_weight
         Final weight of the KL term after warm-up.
+    balance_modalities
+        Weight the SC ELBO by (panel genes / SC genes), so that a transcriptome-wide SC
+        likelihood does not drown the ST panel and the alignment term.
     """
 
     n_hidden: int = 128
@@ -50,6 +53,7 @@ class ModelConfig:
     contrastive_weight: float = 5.0
     contrastive_temperature: float = 0.1
     kl_weight: float = 1.0
+    balance_modalities: bool = True
 
     def __post_init__(self) -> None:
         for name in ("n_hidden", "n_latent", "n_heads", "n_partners", "n_input_genes"):

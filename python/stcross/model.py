@@ -13,7 +13,7 @@ import torch
 
 from . import inputs, persistence
 from .config import COUNT_LIKELIHOODS, ModelConfig, TrainConfig
-from .features import ModalityData, log_normalize, prepare_modality
+from .features import column_mean_std, log_normalize, prepare_modality
 from .location import locate_cells
 from .module import SC, ST, CrossModalVAE
 from .partners import PartnerGraph, build_partner_graph
@@ -94,8 +94,15 @@ class CrossModalModel:
         inputs.warn_empty(st_matrix, "st", "shared genes")
         self.sc_cells = adata_sc.obs_names.copy()
         self.st_cells = adata_st.obs_names.copy()
-        # Kept for copying into results; references only, never written to.
+        # References only, never written to: results copy the ST annotations, and
+        # calibration rebuilds the model with some panel genes hidden.
         self._st_obs, self._st_obsm = adata_st.obs, adata_st.obsm
+        self._sources = (adata_sc, adata_st)
+        self._init_kwargs = {
+            "layer_sc": layer_sc, "layer_st": layer_st, "spatial_key": spatial_key,
+            "likelihood_sc": likelihood_sc, "likelihood_st": likelihood_st,
+            "case_insensitive": case_insensitive, "config": self.config,
+        }
         self._gene_position = {g: i for i, g in enumerate(self.plan.decoder)}
         shared_in_decoder = np.array([self._gene_position[g] for g in self.plan.shared])
         self.sc_input_genes = self._select_sc_inputs(sc_matrix, shared_in_decoder)
@@ -213,16 +220,27 @@ class CrossModalModel:
 
     def _fresh_module(self, seed: int) -> CrossModalVAE:
         """A newly initialised network whose weights depend on ``seed`` only."""
-        fork = torch.random.fork_rng(devices=[])  # initialisers use the global generator: isolate it
-        with fork:
+        with torch.random.fork_rng(devices=[]):  # initialisers use the global generator: isolate it
             torch.manual_seed(int(seed))
-            return CrossModalVAE(
+            module = CrossModalVAE(
                 (len(self.sc_input_genes), len(self.plan.shared)),
                 len(self.plan.decoder),
                 torch.from_numpy(self._shared_in_decoder),
                 self.likelihoods,
                 self.config,
             )
+        module.initialize_from_data(*self._gene_marginals(SC), *self._gene_marginals(ST))
+        return module
+
+    def _gene_marginals(self, modality: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-gene mean and sd of a modality's targets (of expression fractions for counts)."""
+        data = self.data[modality]
+        matrix = data.targets.matrix
+        if self.likelihoods[modality] in COUNT_LIKELIHOODS:
+            scale = np.where(data.library > 0, 1.0 / np.maximum(data.library, 1e-12), 0.0)
+            matrix = sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ matrix)
+        mean, std = column_mean_std(matrix)
+        return torch.from_numpy(mean), torch.from_numpy(std)
 
     # -- results -----------------------------------------------------------------------
     def _encode_all(self, modality: int, batch_size: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:

@@ -62,6 +62,11 @@ class CrossModalVAE(nn.Module):
         self.config = config
         self.likelihoods = likelihoods
         self.register_buffer("st_gene_index", st_gene_index.long())
+        # Each modality's ELBO counts as if it measured the panel's number of genes:
+        # otherwise thousands of SC genes drown the ST panel and the alignment term.
+        # Weighting the whole ELBO (not only its likelihood) keeps SC's KL balance intact.
+        n_panel = len(st_gene_index)
+        self.elbo_weight = (min(1.0, n_panel / n_genes), 1.0) if config.balance_modalities else (1.0, 1.0)
         d = config.n_hidden
         self.encoders = nn.ModuleList([Encoder(n, d, config.dropout) for n in n_inputs])
         self.attention = nn.ModuleList([PartnerAttention(d, config.n_heads, config.dropout) for _ in range(2)])
@@ -72,6 +77,20 @@ class CrossModalVAE(nn.Module):
         self.log_sigma = nn.Parameter(torch.full((2, n_genes), -1.0))
         self.gauss_scale = nn.Parameter(torch.ones(2, n_genes))
         self.gauss_shift = nn.Parameter(torch.zeros(2, n_genes))
+
+    def initialize_from_data(self, sc_mean: torch.Tensor, sc_std: torch.Tensor, st_mean: torch.Tensor, st_std: torch.Tensor) -> None:
+        """Start each gene at its observed level and spread, so training begins from the marginals.
+
+        ``sc_*`` cover the decoder genes, ``st_*`` the panel genes; for counts the means are
+        expression fractions, for a Gaussian likelihood the raw values' mean and sd.
+        """
+        with torch.no_grad():
+            for modality, mean, std, genes in ((SC, sc_mean, sc_std, slice(None)), (ST, st_mean, st_std, self.st_gene_index)):
+                if self.likelihoods[modality] == "gaussian":
+                    self.gauss_shift[modality, genes] = mean
+                    self.log_sigma[modality, genes] = torch.log(std.clamp_min(1e-3))
+            if self.likelihoods[SC] in COUNT_LIKELIHOODS:
+                self.decoder.logits.bias.copy_(torch.log(sc_mean.clamp_min(1e-8)))
 
     # -- inference ---------------------------------------------------------------------
     def encode(

@@ -52,7 +52,9 @@ class PartnerAttention(nn.Module):
         """``h`` (B, d); ``partner_states`` (P, d) indexed by ``partners`` (B, k); ``similarity`` (B, k)."""
         b, k = partners.shape
         unique, inverse = torch.unique(partners, return_inverse=True)
-        key, value = self.key_value(partner_states[unique])[inverse].chunk(2, dim=-1)  # (B, k, d) each
+        # index_select (not fancy indexing): its backward accumulates in a fixed order.
+        projected = self.key_value(torch.index_select(partner_states, 0, unique))
+        key, value = torch.index_select(projected, 0, inverse.reshape(-1)).reshape(b, k, -1).chunk(2, dim=-1)
         query = self.query(h).view(b, self.n_heads, 1, self.head_dim)
         key = key.view(b, k, self.n_heads, self.head_dim).transpose(1, 2)
         value = value.view(b, k, self.n_heads, self.head_dim).transpose(1, 2)

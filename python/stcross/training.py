@@ -122,15 +122,15 @@ def compute_loss(
     x_st, lib_st = batcher.targets(ST, st_cells)
     rec_sc = module.reconstruction(SC, latent(mean_sc[:n_sc], log_var_sc[:n_sc]), x_sc, lib_sc).mean()
     rec_st = module.reconstruction(ST, latent(mean_st[:n_st], log_var_st[:n_st]), x_st, lib_st).mean()
-    kl = 0.5 * (
-        module.kl_divergence(mean_sc[:n_sc], log_var_sc[:n_sc]).mean()
-        + module.kl_divergence(mean_st[:n_st], log_var_st[:n_st]).mean()
-    )
+    kl_sc = module.kl_divergence(mean_sc[:n_sc], log_var_sc[:n_sc]).mean()
+    kl_st = module.kl_divergence(mean_st[:n_st], log_var_st[:n_st]).mean()
     align = 0.5 * (
         module.alignment(mean_sc[:n_sc], mean_st[n_st:]) + module.alignment(mean_st[:n_st], mean_sc[n_sc:])
     )
-    total = rec_sc + rec_st + kl_weight * config.kl_weight * 2 * kl + config.contrastive_weight * align
-    return LossTerms(total, rec_sc, rec_st, kl, align)
+    beta = kl_weight * config.kl_weight
+    w_sc, w_st = module.elbo_weight
+    total = w_sc * (rec_sc + beta * kl_sc) + w_st * (rec_st + beta * kl_st) + config.contrastive_weight * align
+    return LossTerms(total, rec_sc, rec_st, 0.5 * (kl_sc + kl_st), align)
 
 
 def _validation_loss(batcher: Batcher, val_sc: np.ndarray, val_st: np.ndarray, batch_size: int) -> dict[str, float]:
@@ -157,6 +157,23 @@ def train_module(
     progress_bar: bool = True,
 ) -> pd.DataFrame:
     """Train in place; return the per-epoch history (training and validation loss terms)."""
+    # Dropout draws from torch's global generator; fork it so training is seeded by
+    # ``seed`` alone and the caller's global RNG state is left exactly as it was.
+    devices = [device] if torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(settings.seed))
+        return _train(module, data, graph, settings, device=device, progress_bar=progress_bar)
+
+
+def _train(
+    module: CrossModalVAE,
+    data: tuple[ModalityData, ModalityData],
+    graph: PartnerGraph,
+    settings: TrainConfig,
+    *,
+    device: torch.device,
+    progress_bar: bool,
+) -> pd.DataFrame:
     generator = torch.Generator().manual_seed(int(settings.seed))
     batcher = Batcher(module, data, graph, device)
     train_sc, val_sc = _split(data[SC].n_cells, settings.validation_fraction, generator)
@@ -199,7 +216,7 @@ def train_module(
             record.update({f"validation_{k}": v for k, v in _validation_loss(batcher, val_sc, val_st, batch_size).items()})
             monitored = record["validation_total"]
             if epoch + 1 >= warmup:
-                if monitored < best_loss - 1e-4 * abs(best_loss):
+                if best_state is None or monitored < best_loss - 1e-4 * abs(best_loss):
                     best_loss, best_state, stale = monitored, copy.deepcopy(module.state_dict()), 0
                 else:
                     stale += 1

@@ -1,0 +1,187 @@
+"""Training, imputation, location, latent space, reproducibility and save/load."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+import stcross
+
+EPOCHS = 6
+
+
+@pytest.fixture(scope="module")
+def trained():
+    from conftest import make_pair
+
+    sc, st, truth = make_pair()
+    model = stcross.CrossModalModel(sc, st).train(max_epochs=EPOCHS, seed=0, progress_bar=False)
+    return model, sc, st, truth
+
+
+def test_impute_returns_every_layer_with_sane_values(trained):
+    model, sc, st, _ = trained
+    hidden = [g for g in sc.var_names if g not in set(st.var_names)]
+    imp = model.impute(genes=hidden)
+    assert imp.shape == (st.n_obs, len(hidden))
+    assert list(imp.obs_names) == list(st.obs_names)
+    assert set(imp.layers.keys()) == {"mean", "sd", "p_zero", "lower", "upper"}
+    np.testing.assert_array_equal(imp.X, imp.layers["mean"])
+    assert np.all(imp.layers["sd"] > 0)
+    assert np.all((imp.layers["p_zero"] >= 0) & (imp.layers["p_zero"] <= 1))
+    assert np.all(imp.layers["lower"] <= imp.layers["upper"])
+    assert np.all(imp.layers["lower"] >= 0)
+    assert imp.uns["stcross"]["calibrated"] is False
+    assert "not calibrated" in imp.uns["stcross"]["interval_method"]
+    np.testing.assert_array_equal(imp.obsm["spatial"], st.obsm["spatial"])
+    assert not imp.var["measured_in_st"].any()
+
+
+def test_imputation_is_on_the_st_count_scale_and_tracks_truth(trained):
+    model, sc, st, truth = trained
+    hidden = [g for g in sc.var_names if g not in set(st.var_names)]
+    imp = model.impute(genes=hidden)
+    true = truth[hidden].to_numpy()
+    # Library scaling: the ST cell's own depth, not SC's (SC is ~3x deeper here).
+    ratio = imp.X.sum() / true.sum()
+    assert 0.5 < ratio < 2.0
+    pcc = [np.corrcoef(imp.X[:, j], true[:, j])[0, 1] for j in range(len(hidden))]
+    assert np.nanmean(pcc) > 0.5
+
+
+def test_interval_level_orders_widths(trained):
+    model, *_ = trained
+    narrow = model.impute(genes=["Gene30"], interval=0.5)
+    wide = model.impute(genes=["Gene30"], interval=0.95)
+    assert np.all(wide.layers["upper"] - wide.layers["lower"] >= narrow.layers["upper"] - narrow.layers["lower"])
+    assert np.mean(wide.layers["upper"] - wide.layers["lower"]) > np.mean(narrow.layers["upper"] - narrow.layers["lower"])
+
+
+def test_latent_sampling_widens_the_spread(trained):
+    model, *_ = trained
+    plain = model.impute(genes=["Gene30"])
+    sampled = model.impute(genes=["Gene30"], n_samples=20, seed=1)
+    assert np.mean(sampled.layers["sd"]) >= np.mean(plain.layers["sd"]) * 0.99
+    again = model.impute(genes=["Gene30"], n_samples=20, seed=1)
+    np.testing.assert_array_equal(sampled.layers["sd"], again.layers["sd"])
+
+
+def test_unknown_gene_and_bad_interval(trained):
+    model, *_ = trained
+    with pytest.raises(ValueError, match="cannot be imputed"):
+        model.impute(genes=["Gene30", "Missing"])
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        model.impute(genes=["Gene30"], interval=1.5)
+
+
+def test_latent_shapes_and_alignment(trained):
+    model, sc, st, _ = trained
+    z_sc, z_st = model.latent("sc"), model.latent("st")
+    assert z_sc.shape == (sc.n_obs, model.config.n_latent)
+    assert z_st.shape == (st.n_obs, model.config.n_latent)
+    # Cells of the same type should be closer across modalities than cells of other types.
+    types_sc = sc.obs["cell_type"].to_numpy()
+    types_st = st.obs["cell_type"].to_numpy()
+    a = z_st / np.linalg.norm(z_st, axis=1, keepdims=True)
+    b = z_sc / np.linalg.norm(z_sc, axis=1, keepdims=True)
+    nearest = (a @ b.T).argmax(1)
+    assert np.mean(types_sc[nearest] == types_st) > 0.6
+    with pytest.raises(ValueError, match="'sc' or 'st'"):
+        model.latent("both")
+
+
+@pytest.mark.parametrize("method", ["regression", "knn"])
+def test_locate_places_cells_by_type(trained, method):
+    model, sc, st, _ = trained
+    loc = model.locate(method=method)
+    assert list(loc.index) == list(sc.obs_names)
+    assert list(loc.columns) == ["x", "y", "sd"]
+    assert np.all(loc["sd"] > 0)
+    # Types occupy x-bands [t, t+1): the inferred x should follow the type.
+    types = sc.obs["cell_type"].astype(int).to_numpy()
+    assert np.corrcoef(loc["x"], types)[0, 1] > 0.7
+
+
+def test_locate_bad_method(trained):
+    model, *_ = trained
+    with pytest.raises(ValueError, match="'regression' or 'knn'"):
+        model.locate(method="tangram")
+
+
+def test_same_seed_same_model_different_seed_different(pair):
+    sc, st = pair
+    first = stcross.CrossModalModel(sc, st).train(max_epochs=2, seed=3, progress_bar=False)
+    second = stcross.CrossModalModel(sc, st).train(max_epochs=2, seed=3, progress_bar=False)
+    other = stcross.CrossModalModel(sc, st).train(max_epochs=2, seed=4, progress_bar=False)
+    a, b, c = (m.impute(genes=["Gene30"]).X for m in (first, second, other))
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+    np.testing.assert_array_equal(first.history["total"].to_numpy(), second.history["total"].to_numpy())
+
+
+def test_training_leaves_global_rng_untouched(pair):
+    sc, st = pair
+    torch.manual_seed(123)
+    np.random.seed(123)
+    expected_torch, expected_np = torch.rand(3), np.random.rand(3)
+    torch.manual_seed(123)
+    np.random.seed(123)
+    stcross.CrossModalModel(sc, st).train(max_epochs=1, progress_bar=False).locate()
+    np.testing.assert_array_equal(torch.rand(3), expected_torch)
+    np.testing.assert_array_equal(np.random.rand(3), expected_np)
+
+
+def test_sparse_and_dense_inputs_give_the_same_model(pair):
+    sc, st = pair
+    sc_sparse, st_sparse = sc.copy(), st.copy()
+    sc_sparse.X, st_sparse.X = sp.csr_matrix(sc.X), sp.csc_matrix(st.X)
+    dense = stcross.CrossModalModel(sc, st).train(max_epochs=2, progress_bar=False)
+    sparse = stcross.CrossModalModel(sc_sparse, st_sparse).train(max_epochs=2, progress_bar=False)
+    np.testing.assert_array_equal(dense.impute(genes=["Gene30"]).X, sparse.impute(genes=["Gene30"]).X)
+
+
+def test_outputs_do_not_depend_on_batch_size_at_inference(trained):
+    model, *_ = trained
+    small = model.impute(genes=["Gene30", "Gene31"], batch_size=7)
+    large = model.impute(genes=["Gene30", "Gene31"], batch_size=1000)
+    np.testing.assert_allclose(small.X, large.X, rtol=1e-5, atol=1e-6)
+
+
+def test_history_has_every_loss_term(trained):
+    model, *_ = trained
+    for column in ("total", "reconstruction_sc", "reconstruction_st", "kl", "alignment", "validation_total"):
+        assert column in model.history.columns
+    assert len(model.history) <= EPOCHS
+
+
+def test_save_load_round_trip(trained, tmp_path):
+    model, sc, st, _ = trained
+    path = model.save(tmp_path / "model")
+    assert (path / "config.json").is_file() and (path / "model.pt").is_file()
+    loaded = stcross.CrossModalModel.load(path, sc, st)
+    np.testing.assert_array_equal(model.impute(genes=["Gene30"]).X, loaded.impute(genes=["Gene30"]).X)
+    np.testing.assert_array_equal(model.latent("sc"), loaded.latent("sc"))
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        model.save(path)
+    model.save(path, overwrite=True)
+
+
+def test_load_refuses_different_genes(trained, tmp_path):
+    model, sc, st, _ = trained
+    path = model.save(tmp_path / "model")
+    with pytest.raises(ValueError, match="different shared"):
+        stcross.CrossModalModel.load(path, sc, st[:, st.var_names[:-1]].copy())
+    with pytest.raises(FileNotFoundError, match="not a saved stcross model"):
+        stcross.CrossModalModel.load(tmp_path, sc, st)
+
+
+def test_gaussian_likelihood_on_log_data(pair):
+    sc, st = pair
+    sc_log, st_log = sc.copy(), st.copy()
+    sc_log.X = np.log1p(np.asarray(sc.X))
+    st_log.X = np.log1p(np.asarray(st.X))
+    model = stcross.CrossModalModel(sc_log, st_log, likelihood_sc="gaussian", likelihood_st="gaussian")
+    imp = model.train(max_epochs=2, progress_bar=False).impute(genes=["Gene30"])
+    assert np.all(imp.layers["lower"] < imp.layers["upper"])
+    assert np.all(np.isfinite(imp.X))
