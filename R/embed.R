@@ -1,0 +1,89 @@
+#' The joint embedding of single cells and spatial cells
+#'
+#' Both modalities are embedded in one latent space. The Seurat method adds
+#' this embedding as a DimReduc to either object (run it on both: SC and ST
+#' cells then share coordinates, e.g. for `RunUMAP(reduction = "stcross")`
+#' on a merged object).
+#'
+#' @param object For the Seurat method, the SC or the ST object the model was
+#'   trained on. For the matrix interface, the [stcross_model].
+#' @param model An [stcross_model].
+#' @param modality `"sc"` or `"st"`; `NULL` tells them apart by the cell names.
+#' @param reduction.name Name of the DimReduc to add.
+#' @param reduction.key Key of the DimReduc.
+#' @param assay Assay the DimReduc is associated with; `NULL` for
+#'   `DefaultAssay(object)`.
+#' @param verbose Show messages.
+#' @param ... Ignored.
+#' @return The Seurat method returns `object` with the DimReduc. The matrix
+#'   interface returns the cells x latent-dimensions matrix of `modality`, or,
+#'   when `modality = NULL`, a list with both (`sc`, `st`).
+#' @seealso [TrainStcross()]
+#' @examples
+#' if (stcross_python_available()) {
+#'   data <- LoadStcrossExample("osmfish")
+#'   sc <- data$sc[, 1:200]
+#'   st <- data$st[, 1:300]
+#'   model <- TrainStcross(sc, st, max.epochs = 1, verbose = FALSE)
+#'   sc <- EmbedStcross(sc, model)
+#'   st <- EmbedStcross(st, model)
+#'   dim(SeuratObject::Embeddings(st, "stcross"))
+#' }
+#' @export
+EmbedStcross <- function(object, ...) {
+  UseMethod("EmbedStcross")
+}
+
+#' @rdname EmbedStcross
+#' @export
+EmbedStcross.Seurat <- function(object, model, modality = NULL, reduction.name = "stcross",
+                                reduction.key = "STCROSS_", assay = NULL, verbose = TRUE, ...) {
+  .check_model(model)
+  modality <- .match_cells(object, model, modality)
+  .check_key(reduction.key)
+  assay <- assay %||% SeuratObject::DefaultAssay(object)
+  latent <- .latent(model, modality)[colnames(object), , drop = FALSE]
+  colnames(latent) <- paste0(reduction.key, seq_len(ncol(latent)))
+  object[[reduction.name]] <- SeuratObject::CreateDimReducObject(
+    embeddings = latent,
+    key = reduction.key,
+    assay = assay,
+    misc = list(stcross = list(modality = modality))
+  )
+  if (verbose) {
+    message(sprintf("Added reduction %s (%d latent dimensions, %s cells).",
+                    .quote(reduction.name), ncol(latent), toupper(modality)))
+  }
+  model <- .model_label(model)
+  object <- SeuratObject::LogSeuratCommand(object)
+  object
+}
+
+#' @rdname EmbedStcross
+#' @export
+EmbedStcross.stcross_model <- function(object, modality = NULL, ...) {
+  .check_model(object)
+  if (is.null(modality)) {
+    return(list(sc = .latent(object, "sc"), st = .latent(object, "st")))
+  }
+  .latent(object, match.arg(modality, c("sc", "st")))
+}
+
+#' @export
+EmbedStcross.default <- function(object, ...) {
+  stop(sprintf(
+    "EmbedStcross() needs a Seurat object and a model, or an stcross_model; got %s.",
+    paste(class(object), collapse = "/")
+  ), call. = FALSE)
+}
+
+.latent <- function(model, modality) {
+  z <- .py_call(model$py$latent(modality), "computing the latent embedding", verbose = FALSE)
+  cells <- if (modality == "sc") model$sc.cells else model$st.cells
+  z <- reticulate::py_to_r(reticulate::import("numpy", convert = FALSE)$asarray(z, dtype = "float64"))
+  if (!is.matrix(z) || nrow(z) != length(cells)) {
+    stop("Internal error: the latent embedding does not have one row per cell.", call. = FALSE)
+  }
+  dimnames(z) <- list(cells, paste0("latent_", seq_len(ncol(z))))
+  z
+}

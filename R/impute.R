@@ -1,0 +1,175 @@
+#' Impute genes into spatial cells, with their uncertainty
+#'
+#' Predicts, for every ST cell the model was trained on, the expression of
+#' genes the spatial panel did not measure (or of measured genes, for
+#' checking), with a predictive distribution per value.
+#'
+#' The Seurat method adds one assay per statistic to the ST object, each with
+#' the imputed genes as features and the statistic in its `data` layer:
+#' * `new.assay.name` (default `"imputed"`): the predictive mean, on the ST
+#'   measurement scale;
+#' * `sd.assay.name` (`"imputed.sd"`): the predictive standard deviation;
+#' * `lower.assay.name`, `upper.assay.name` (`"imputed.lower"`,
+#'   `"imputed.upper"`): the bounds of the central `interval` prediction
+#'   interval;
+#' * `pzero.assay.name` (`"imputed.pzero"`): the probability of a zero.
+#'
+#' Set any of the last four to `NULL` to skip it. Each assay's `Misc(assay,
+#' "stcross")` records the statistic, the interval level and whether the
+#' intervals are calibrated (see the Python `CrossModalModel.calibrate()`).
+#' `DefaultAssay` is left unchanged; the call is logged with
+#' `LogSeuratCommand`.
+#'
+#' @param object For the Seurat method, the ST object the model was trained
+#'   on (same cells, any order). For the matrix interface, the
+#'   [stcross_model] itself.
+#' @param model An [stcross_model].
+#' @param features Genes to impute (a subset of `model$imputable.genes`);
+#'   `NULL` for all of them. Imputing all genes of a large reference creates
+#'   dense assays of ST cells x genes: choose the genes you need.
+#' @param interval Nominal coverage of the prediction interval.
+#' @param n.samples Latent samples used to include model uncertainty; `0` uses
+#'   the closed-form predictive distribution.
+#' @param new.assay.name Name of the assay with the predictive mean.
+#' @param sd.assay.name,lower.assay.name,upper.assay.name,pzero.assay.name
+#'   Names of the uncertainty assays; `NULL` skips one.
+#' @param assay The ST assay the model was trained on, recorded in the command
+#'   log; `NULL` for `DefaultAssay(object)`.
+#' @param verbose Show messages from Python.
+#' @param ... Further arguments passed to the Python `impute()` method.
+#' @return The Seurat method returns `object` with the new assays. The matrix
+#'   interface returns a list of features x cells matrices `mean`, `sd`,
+#'   `lower`, `upper`, `p.zero` and `info` (a list with `interval`,
+#'   `calibrated` and the ST likelihood).
+#' @seealso [TrainStcross()]
+#' @examples
+#' if (stcross_python_available()) {
+#'   data <- LoadStcrossExample("osmfish")
+#'   # hide two genes from the spatial panel, then impute them back
+#'   hidden <- c("Gad2", "Plp1")
+#'   sc <- data$sc[, 1:200]
+#'   st <- subset(data$st[, 1:300], features = setdiff(rownames(data$st), hidden))
+#'   model <- TrainStcross(sc, st, max.epochs = 1, verbose = FALSE)
+#'   st <- ImputeStcross(st, model, features = hidden)
+#'   SeuratObject::GetAssayData(st, assay = "imputed.sd")[, 1:3]
+#'
+#'   # matrix interface
+#'   res <- ImputeStcross(model, features = hidden)
+#'   str(res$mean)
+#' }
+#' @export
+ImputeStcross <- function(object, ...) {
+  UseMethod("ImputeStcross")
+}
+
+#' @rdname ImputeStcross
+#' @export
+ImputeStcross.Seurat <- function(object, model, features = NULL, interval = 0.9, n.samples = 0,
+                                 new.assay.name = "imputed",
+                                 sd.assay.name = paste0(new.assay.name, ".sd"),
+                                 lower.assay.name = paste0(new.assay.name, ".lower"),
+                                 upper.assay.name = paste0(new.assay.name, ".upper"),
+                                 pzero.assay.name = paste0(new.assay.name, ".pzero"),
+                                 assay = NULL, verbose = TRUE, ...) {
+  .check_model(model)
+  .match_cells(object, model, "st")
+  names <- list(mean = new.assay.name, sd = sd.assay.name, lower = lower.assay.name,
+                upper = upper.assay.name, p.zero = pzero.assay.name)
+  names <- names[!vapply(names, is.null, logical(1))]
+  .check_assay_names(object, names)
+  result <- .impute(model, features = features, interval = interval, n.samples = n.samples,
+                    verbose = verbose, ...)
+  cells <- colnames(object)
+  for (statistic in names(names)) {
+    values <- result[[statistic]][, cells, drop = FALSE]
+    new_assay <- SeuratObject::CreateAssayObject(data = values)
+    SeuratObject::Key(new_assay) <- paste0(gsub("[^A-Za-z0-9]", "", names[[statistic]]), "_")
+    SeuratObject::Misc(new_assay, slot = "stcross") <- c(list(statistic = statistic), result$info)
+    object[[names[[statistic]]]] <- new_assay
+  }
+  if (verbose) {
+    message(sprintf("Added assay%s %s (%d genes x %d cells).", if (length(names) > 1) "s" else "",
+                    paste(.quote(unlist(names)), collapse = ", "), nrow(result$mean), length(cells)))
+  }
+  assay <- assay %||% SeuratObject::DefaultAssay(object)
+  model <- .model_label(model)
+  object <- SeuratObject::LogSeuratCommand(object)
+  object
+}
+
+#' @rdname ImputeStcross
+#' @export
+ImputeStcross.stcross_model <- function(object, features = NULL, interval = 0.9, n.samples = 0,
+                                        verbose = TRUE, ...) {
+  .check_model(object)
+  .impute(object, features = features, interval = interval, n.samples = n.samples,
+          verbose = verbose, ...)
+}
+
+#' @export
+ImputeStcross.default <- function(object, ...) {
+  stop(sprintf(
+    "ImputeStcross() needs the ST Seurat object and a model, or an stcross_model; got %s.",
+    paste(class(object), collapse = "/")
+  ), call. = FALSE)
+}
+
+# The new assays must not replace the data the user measured.
+.check_assay_names <- function(object, names) {
+  for (name in names) {
+    if (!is.character(name) || length(name) != 1L || !nzchar(name)) {
+      stop("Assay names must be single non-empty strings (or NULL to skip one).", call. = FALSE)
+    }
+  }
+  if (anyDuplicated(unlist(names))) {
+    stop("The assay names for the mean and the uncertainty must differ.", call. = FALSE)
+  }
+  clash <- intersect(unlist(names), SeuratObject::DefaultAssay(object))
+  if (length(clash)) {
+    stop(sprintf("Assay %s is the object's DefaultAssay; choose another new.assay.name.",
+                 .quote(clash)), call. = FALSE)
+  }
+  invisible()
+}
+
+.impute <- function(model, features, interval, n.samples, verbose, ...) {
+  if (!is.numeric(interval) || length(interval) != 1L || !(interval > 0 && interval < 1)) {
+    stop("interval must be a number between 0 and 1, e.g. 0.9.", call. = FALSE)
+  }
+  args <- c(
+    list(genes = if (is.null(features)) NULL else .py_list(features),
+         interval = as.numeric(interval),
+         n_samples = .count(n.samples, "n.samples", min = 0L)),
+    list(...)
+  )
+  imputed <- .py_call(do.call(model$py$impute, args), "imputing", verbose)
+  genes <- .py_strings(imputed$var_names)
+  cells <- .py_strings(imputed$obs_names)
+  layers <- imputed$layers
+  get <- function(layer) .py_to_matrix(reticulate::py_get_item(layers, layer), genes, cells)
+  info <- tryCatch(
+    reticulate::py_to_r(reticulate::py_get_item(imputed$uns, "stcross")),
+    error = function(e) list()
+  )
+  list(
+    mean = get("mean"),
+    sd = get("sd"),
+    lower = get("lower"),
+    upper = get("upper"),
+    p.zero = get("p_zero"),
+    info = .plain_list(info)
+  )
+}
+
+# Python dict -> R list of plain values (numpy scalars become R scalars).
+.plain_list <- function(x) {
+  if (!is.list(x)) {
+    return(list())
+  }
+  lapply(x, function(value) {
+    if (inherits(value, "python.builtin.object")) {
+      value <- tryCatch(reticulate::py_to_r(value$item()), error = function(e) as.character(value))
+    }
+    value
+  })
+}

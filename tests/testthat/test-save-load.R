@@ -1,0 +1,57 @@
+test_that("a saved model reloads in a new R session and imputes the same values", {
+  skip_if_no_python()
+  skip_on_os("windows")
+  model <- trained_model()
+  example <- small_example()
+  dir <- tempfile("stcross-test-")
+  dir.create(dir)
+  path <- file.path(dir, "model")
+  expect_identical(SaveStcross(model, path), path)
+  expect_error(SaveStcross(model, path), "failed while saving")
+  SaveStcross(model, path, overwrite = TRUE)
+
+  expected <- ImputeStcross(example$st, model, features = example$hidden, verbose = FALSE)
+  objects <- file.path(dir, "objects.rds")
+  result <- file.path(dir, "result.rds")
+  saveRDS(list(sc = example$sc, st = example$st, hidden = example$hidden), objects)
+  code <- c(
+    "library(stcross)",
+    sprintf("o <- readRDS(%s)", deparse(objects)),
+    sprintf("model <- LoadStcross(%s, o$sc, o$st, verbose = FALSE)", deparse(path)),
+    "st <- ImputeStcross(o$st, model, features = o$hidden, verbose = FALSE)",
+    "sc <- LocateStcross(o$sc, model, verbose = FALSE)",
+    sprintf("saveRDS(list(st = st, sc = sc, printed = format(model)), %s)", deparse(result))
+  )
+  python <- stcross_python_config()$python
+  run <- run_rscript(code, env = paste0("RETICULATE_PYTHON=", python))
+  expect_identical(run$status, 0L, label = paste(run$output, collapse = "\n"))
+  reloaded <- readRDS(result)
+  for (assay in c("imputed", "imputed.sd", "imputed.lower", "imputed.upper", "imputed.pzero")) {
+    expect_equal(SeuratObject::GetAssayData(reloaded$st, assay = assay, slot = "data"),
+                 SeuratObject::GetAssayData(expected, assay = assay, slot = "data"),
+                 tolerance = 1e-6, label = assay)
+  }
+  expect_match(reloaded$printed[1], "loaded from")
+  expect_equal(reloaded$sc$stcross_x, LocateStcross(example$sc, model, verbose = FALSE)$stcross_x,
+               tolerance = 1e-5)
+})
+
+test_that("LoadStcross checks its path and arguments", {
+  expect_error(LoadStcross(file.path(tempdir(), "no-such-model"), NULL, NULL),
+               "No saved stcross model")
+  dir <- tempfile()
+  dir.create(dir)
+  m <- matrix(1, 2, 2, dimnames = list(c("A", "B"), c("a", "b")))
+  expect_error(LoadStcross(dir, m, m, coords = matrix(1, 2, 2), fov = "x"),
+               "Unknown argument for matrices: fov")
+})
+
+test_that("a model saved with other genes is refused on reload", {
+  skip_if_no_python()
+  model <- trained_model()
+  example <- small_example()
+  path <- file.path(tempfile("stcross-test-"), "model")
+  SaveStcross(model, path)
+  expect_error(LoadStcross(path, example$sc, example$st_full, verbose = FALSE),
+               "failed while loading")
+})
