@@ -340,7 +340,9 @@ def _demo(args: argparse.Namespace) -> int:
     spec = datasets.DATASETS[args.dataset]
     adata_sc, adata_st = datasets.load(args.dataset)
     kw = {"likelihood_sc": spec["likelihood_sc"], "likelihood_st": spec["likelihood_st"]}
-    train_kw = {"max_epochs": args.max_epochs, "seed": args.seed, "device": args.device, "progress_bar": False}
+    # A progress bar only on a terminal: logs and tests stay clean.
+    train_kw = {"max_epochs": args.max_epochs, "seed": args.seed, "device": args.device,
+                "progress_bar": sys.stderr.isatty()}
     print(f"stcross demo on '{args.dataset}': {spec['description']}")
     print(f"  likelihoods SC={kw['likelihood_sc']}, ST={kw['likelihood_st']}; results go to {out}/")
 
@@ -368,7 +370,8 @@ def _demo(args: argparse.Namespace) -> int:
     if base_pcc is not None:
         line += f" | kNN baseline {np.nanmean(base_pcc):.3f}"
     print(line)
-    print(f"      {args.interval:.0%} intervals (uncalibrated) cover {inside.mean():.1%} of hidden values")
+    state = "calibrated" if held.uns.get("stcross", {}).get("calibrated") else "uncalibrated"
+    print(f"      {args.interval:.0%} intervals ({state}) cover {inside.mean():.1%} of hidden values")
 
     # 2. Full model: all panel genes, impute every SC gene, place SC cells.
     start = time.perf_counter()
@@ -378,9 +381,10 @@ def _demo(args: argparse.Namespace) -> int:
     locations = model.locate()
     panel = set(model.shared_genes)
     n_unmeasured = sum(g not in panel for g in imputed.var_names)
+    what = (f"{n_unmeasured} never measured in situ" if n_unmeasured
+            else "all on the panel: this SC reference has no other genes")
     print(f"[2/2] Full model on all {len(panel)} panel genes, trained in {full_s:.0f} s: imputed "
-          f"{imputed.n_vars} genes ({n_unmeasured} never measured in situ) for {imputed.n_obs} ST cells; "
-          f"located {locations.shape[0]} SC cells")
+          f"{imputed.n_vars} genes ({what}) for {imputed.n_obs} ST cells; located {locations.shape[0]} SC cells")
 
     files = _write_outputs(model, imputed, locations, out)
     plot_genes = _pick_plot_genes(imputed, panel, N_PLOT_GENES if n_unmeasured else 2)
@@ -414,7 +418,7 @@ def _demo(args: argparse.Namespace) -> int:
         f"held-out check: {n_hide} of {len(shared)} panel genes hidden from ST: {', '.join(hidden)}",
         f"  mean PCC stcross {np.nanmean(pcc):.4f}"
         + (f"; kNN library baseline {np.nanmean(base_pcc):.4f}" if base_pcc is not None else ""),
-        f"  {args.interval:.0%} interval coverage of the hidden values {inside.mean():.4f} (uncalibrated)",
+        f"  {args.interval:.0%} interval coverage of the hidden values {inside.mean():.4f} ({state})",
         f"  training {cv_s:.1f} s; {_history_line(cv_model)}",
         "  per gene: heldout_genes.csv",
         "",

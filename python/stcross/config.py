@@ -41,6 +41,9 @@ class ModelConfig:
     balance_modalities
         Weight the SC ELBO by (panel genes / SC genes), so that a transcriptome-wide SC
         likelihood does not drown the ST panel and the alignment term.
+    spatial_context
+        If > 0, each ST cell's encoder also reads the mean panel profile of its
+        ``spatial_context`` nearest spatial neighbours.
     """
 
     n_hidden: int = 128
@@ -54,6 +57,7 @@ class ModelConfig:
     contrastive_temperature: float = 0.1
     kl_weight: float = 1.0
     balance_modalities: bool = True
+    spatial_context: int = 0
 
     def __post_init__(self) -> None:
         for name in ("n_hidden", "n_latent", "n_heads", "n_partners", "n_input_genes"):
@@ -62,6 +66,9 @@ class ModelConfig:
                 raise ValueError(msg)
         if self.n_hidden % self.n_heads:
             msg = f"ModelConfig.n_hidden ({self.n_hidden}) must be divisible by n_heads ({self.n_heads})."
+            raise ValueError(msg)
+        if self.spatial_context < 0:
+            msg = f"ModelConfig.spatial_context must be >= 0, got {self.spatial_context}."
             raise ValueError(msg)
         if not 0 <= self.dropout < 1:
             msg = f"ModelConfig.dropout must lie in [0, 1), got {self.dropout}."

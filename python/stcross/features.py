@@ -86,13 +86,35 @@ class ModalityData:
         return self.targets.shape[0]
 
 
+def spatial_average(coordinates: np.ndarray, k: int) -> sp.csr_matrix:
+    """Row-normalised (n, n) sparse matrix averaging each cell's k nearest spatial neighbours."""
+    from scipy.spatial import cKDTree
+
+    k = min(k, len(coordinates) - 1)
+    _, index = cKDTree(coordinates).query(coordinates, k=k + 1)
+    neighbours = index[:, 1:]  # the first hit is the cell itself
+    rows = np.repeat(np.arange(len(coordinates)), k)
+    return sp.csr_matrix((np.full(rows.size, 1.0 / k, np.float32), (rows, neighbours.ravel())), shape=(len(coordinates),) * 2)
+
+
 def prepare_modality(
-    targets: sp.csr_matrix, input_columns: np.ndarray, shared_columns: np.ndarray, is_count: bool
+    targets: sp.csr_matrix,
+    input_columns: np.ndarray,
+    shared_columns: np.ndarray,
+    is_count: bool,
+    *,
+    neighbourhood: sp.csr_matrix | None = None,
 ) -> ModalityData:
-    """Build one modality's arrays from its raw matrix (columns = the genes it measures)."""
+    """Build one modality's arrays from its raw matrix (columns = the genes it measures).
+
+    ``neighbourhood`` (ST only) appends each cell's spatial neighbours' mean profile to its
+    encoder input: the tissue context sharpens a noisy single-cell panel measurement.
+    """
     library = np.asarray(targets.sum(axis=1)).ravel().astype(np.float32) if is_count else np.ones(targets.shape[0], np.float32)
     raw_inputs = targets[:, input_columns]
     encoded = log_normalize(raw_inputs, library) if is_count else raw_inputs
+    if neighbourhood is not None:
+        encoded = sp.hstack([encoded, neighbourhood @ encoded], format="csr", dtype=np.float32)
     mean, std = column_mean_std(encoded)
     shared = targets[:, shared_columns]
     if is_count:

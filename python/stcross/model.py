@@ -13,7 +13,7 @@ import torch
 
 from . import inputs, persistence
 from .config import COUNT_LIKELIHOODS, ModelConfig, TrainConfig
-from .features import column_mean_std, log_normalize, prepare_modality
+from .features import column_mean_std, log_normalize, prepare_modality, spatial_average
 from .location import locate_cells
 from .module import SC, ST, CrossModalVAE
 from .partners import PartnerGraph, build_partner_graph
@@ -109,7 +109,11 @@ class CrossModalModel:
         st_all = np.arange(len(self.plan.shared))
         self.data = (
             prepare_modality(sc_matrix, self.sc_input_genes, shared_in_decoder, likelihood_sc in COUNT_LIKELIHOODS),
-            prepare_modality(st_matrix, st_all, st_all, likelihood_st in COUNT_LIKELIHOODS),
+            prepare_modality(
+                st_matrix, st_all, st_all, likelihood_st in COUNT_LIKELIHOODS,
+                neighbourhood=spatial_average(self.coordinates, self.config.spatial_context)
+                if self.config.spatial_context > 0 else None,
+            ),
         )
         self._shared_in_decoder = shared_in_decoder
         self.module: CrossModalVAE | None = None
@@ -223,7 +227,7 @@ class CrossModalModel:
         with torch.random.fork_rng(devices=[]):  # initialisers use the global generator: isolate it
             torch.manual_seed(int(seed))
             module = CrossModalVAE(
-                (len(self.sc_input_genes), len(self.plan.shared)),
+                (len(self.sc_input_genes), self.data[ST].inputs.shape[1]),
                 len(self.plan.decoder),
                 torch.from_numpy(self._shared_in_decoder),
                 self.likelihoods,
