@@ -126,8 +126,8 @@ class CrossModalModel:
 
     # -- set-up ------------------------------------------------------------------------
     def _select_sc_inputs(self, sc_matrix: sp.csr_matrix, shared_in_decoder: np.ndarray) -> np.ndarray:
-        """SC encoder genes: every shared gene plus the most variable others, up to n_input_genes."""
-        budget = max(self.config.n_input_genes, len(shared_in_decoder))
+        """SC encoder genes: every shared gene plus the ``n_input_genes`` most variable others."""
+        budget = len(shared_in_decoder) + self.config.n_input_genes
         if sc_matrix.shape[1] <= budget:
             return np.arange(sc_matrix.shape[1])
         values = sc_matrix

@@ -200,7 +200,8 @@ def spatial_gene(
         extent = np.ptp(xy, axis=0)
         aspect = float(extent[1] / extent[0]) if extent[0] > 0 else 1.0
         height = float(np.clip(4.2 * aspect + 0.8, 2.2, 5.5))
-        fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), height), squeeze=False)
+        width = float(np.clip((height - 0.8) / aspect + 1.0, 2.5, 4.6))
+        fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels), height), squeeze=False)
         axes = list(axes[0])
     else:
         axes = list(ax) if not isinstance(ax, Axes) else [ax]

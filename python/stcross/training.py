@@ -22,8 +22,8 @@ from .partners import PartnerGraph
 
 logger = logging.getLogger("stcross")
 
-_TARGET_STEPS = 1500
-_MIN_EPOCHS, _MAX_EPOCHS = 10, 200
+_TARGET_STEPS = 250
+_MIN_EPOCHS, _MAX_EPOCHS = 8, 200
 
 
 class Batcher:
