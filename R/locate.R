@@ -18,8 +18,9 @@
 #' @param object For the Seurat method, the SC object the model was trained on
 #'   (same cells, any order). For the matrix interface, the [stcross_model].
 #' @param model An [stcross_model].
-#' @param method `"regression"` (a head trained on the ST latent space) or
-#'   `"knn"` (weighted mean of the nearest ST cells in latent space).
+#' @param method `"knn"` (default: weighted mean position of the nearest ST
+#'   cells in latent space) or `"regression"` (a head trained on the ST latent
+#'   space).
 #' @param reduction.name Name of the DimReduc to add.
 #' @param reduction.key Key of the DimReduc (letters and digits, ending in
 #'   `_`).
@@ -49,7 +50,7 @@ LocateStcross <- function(object, ...) {
 
 #' @rdname LocateStcross
 #' @export
-LocateStcross.Seurat <- function(object, model, method = c("regression", "knn"),
+LocateStcross.Seurat <- function(object, model, method = c("knn", "regression"),
                                  reduction.name = "stcross.location",
                                  reduction.key = "STCROSSLOC_", meta.prefix = "stcross",
                                  assay = NULL, verbose = TRUE, ...) {
@@ -83,7 +84,7 @@ LocateStcross.Seurat <- function(object, model, method = c("regression", "knn"),
 
 #' @rdname LocateStcross
 #' @export
-LocateStcross.stcross_model <- function(object, method = c("regression", "knn"),
+LocateStcross.stcross_model <- function(object, method = c("knn", "regression"),
                                         verbose = TRUE, ...) {
   .check_model(object)
   .locate(object, method = match.arg(method), verbose = verbose, ...)

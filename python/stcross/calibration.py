@@ -40,12 +40,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .config import COUNT_LIKELIHOODS
+
 __all__ = ["Calibration", "calibrate_model", "fit_calibration", "heldout_predictions"]
 
 logger = logging.getLogger("stcross")
 
 FORMAT_VERSION = 1
-COUNT_LIKELIHOODS = ("zinb", "nb", "poisson")
 # Quantile levels at which score distributions are stored: 0.001 steps in the tails (where
 # 80-99% intervals read them), 0.01 steps in between.
 GRID = np.unique(
@@ -130,7 +131,7 @@ def _decode(values: Sequence[float | None]) -> np.ndarray:
 
 def gene_statistics(mean: np.ndarray, p_zero: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-gene grouping statistics: mean prediction over cells and mean predicted P(0)."""
-    return np.asarray(mean, np.float64).mean(axis=0), np.asarray(p_zero, np.float64).mean(axis=0)
+    return np.asarray(mean).mean(axis=0, dtype=np.float64), np.asarray(p_zero).mean(axis=0, dtype=np.float64)
 
 
 def _inner_edges(values: np.ndarray, n_bins: int) -> np.ndarray:
@@ -316,7 +317,7 @@ def conformal_scores(
     ``(y - m) / max(sd, sd_floor)`` for both, except that a value at ``support_min`` is
     inside any upper bound clipped there (its upper score is ``-inf``).
     """
-    scores = (np.asarray(truth, np.float64) - mean) / np.maximum(sd, sd_floor)
+    scores = (np.asarray(truth) - mean) / np.maximum(sd, np.asarray(sd_floor, sd.dtype))
     upper = scores.copy()
     if support_min is not None:
         upper[np.asarray(truth) <= support_min] = -np.inf
@@ -365,7 +366,8 @@ def fit_calibration(
     -------
     The calibration.
     """
-    truth, mean, sd, p_zero = (np.asarray(a, np.float64) for a in (truth, mean, sd, p_zero))
+    # float32 is ample for scores and halves the memory of large panels.
+    truth, mean, sd, p_zero = (np.asarray(a, np.float32) for a in (truth, mean, sd, p_zero))
     if not (truth.shape == mean.shape == sd.shape == p_zero.shape) or truth.ndim != 2:
         msg = f"truth, mean, sd and p_zero must be cells x genes arrays of one shape; got {[a.shape for a in (truth, mean, sd, p_zero)]}."
         raise ValueError(msg)
@@ -437,6 +439,7 @@ def heldout_predictions(
     seed: int = 0,
     max_epochs: int | None = None,
     n_samples: int = 0,
+    max_cells: int | None = 50_000,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Predict every ST panel gene from a model trained without it, fold by fold.
@@ -454,13 +457,18 @@ def heldout_predictions(
         Cap on each refit's epochs (default: the model's own training settings).
     n_samples
         Latent draws for the predictive summaries (as in :meth:`~stcross.CrossModalModel.impute`).
+    max_cells
+        Keep the predictions of at most this many ST cells (a random subset drawn with
+        ``seed``; ``None``: all): enough for the score quantiles, and memory stays bounded.
+        The refits always use every cell.
     progress
         Show the refits' progress bars.
 
     Returns
     -------
-    Dict with ``genes`` (shared genes in model order), ``folds`` (lists of genes), and
-    cells x genes arrays ``truth``, ``mean``, ``sd``, ``p_zero``.
+    Dict with ``genes`` (shared genes in model order), ``folds`` (lists of genes), ``epochs``
+    (of each refit), ``cells`` (row indices of the kept ST cells) and cells x genes float32
+    arrays ``truth``, ``mean``, ``sd``, ``p_zero``.
     """
     from .benchmark.folds import gene_folds
     from .model import CrossModalModel
@@ -481,7 +489,13 @@ def heldout_predictions(
     truth_all = model.data[1].targets.matrix  # ST targets: the shared genes in model order
     position = {g: i for i, g in enumerate(genes)}
     n_cells = len(model.st_cells)
-    out = {k: np.empty((n_cells, len(genes)), np.float64) for k in ("truth", "mean", "sd", "p_zero")}
+    if max_cells is not None and (isinstance(max_cells, bool) or int(max_cells) < 1):
+        msg = f"max_cells must be a positive integer or None, got {max_cells!r}."
+        raise ValueError(msg)
+    cells = np.arange(n_cells)
+    if max_cells is not None and n_cells > max_cells:
+        cells = np.sort(np.random.default_rng(seed).choice(n_cells, int(max_cells), replace=False))
+    out = {k: np.empty((cells.size, len(genes)), np.float32) for k in ("truth", "mean", "sd", "p_zero")}
     epochs = []
     for k, held in enumerate(folds):
         started = time.perf_counter()
@@ -492,15 +506,15 @@ def heldout_predictions(
         imputed = inner.impute(genes=held, n_samples=n_samples, seed=seed)
         columns = [position[g] for g in held]
         for key in ("mean", "sd", "p_zero"):
-            out[key][:, columns] = np.asarray(imputed[:, held].layers[key], np.float64)
-        block = truth_all[:, columns]
+            out[key][:, columns] = np.asarray(imputed[:, held].layers[key])[cells]
+        block = truth_all[cells][:, columns]
         out["truth"][:, columns] = block.toarray() if hasattr(block, "toarray") else np.asarray(block)
         epochs.append(len(inner.history))
         logger.info(
             "Calibration fold %d/%d: %d genes hidden, %d epochs, %.1f s.",
             k + 1, n_folds, len(held), epochs[-1], time.perf_counter() - started,
         )
-    return {"genes": genes, "folds": folds, "epochs": epochs, **out}
+    return {"genes": genes, "folds": folds, "epochs": epochs, "cells": cells, **out}
 
 
 def _check_folds(n_folds: int, n_genes: int) -> int:
@@ -530,6 +544,7 @@ def calibrate_model(
     sd_floor: float | None = None,
     nonnegative: bool | None = None,
     n_samples: int = 0,
+    max_cells: int | None = 50_000,
     progress: bool = False,
 ) -> Calibration:
     """Conformal calibration of a trained model's intervals on held-out panel genes.
@@ -553,6 +568,8 @@ def calibrate_model(
         See :func:`fit_calibration`.
     n_samples
         Latent draws behind the spreads; impute with the same value.
+    max_cells
+        Score at most this many ST cells per gene (see :func:`heldout_predictions`).
     progress
         Show the refits' progress bars.
 
@@ -567,7 +584,13 @@ def calibrate_model(
     """
     started = time.perf_counter()
     held = heldout_predictions(
-        model, n_folds=n_folds, seed=seed, max_epochs=max_epochs, n_samples=n_samples, progress=progress
+        model,
+        n_folds=n_folds,
+        seed=seed,
+        max_epochs=max_epochs,
+        n_samples=n_samples,
+        max_cells=max_cells,
+        progress=progress,
     )
     info = {
         "method": "split-conformal, scaled residuals, gene-fold hold-out of the ST panel",
@@ -577,7 +600,7 @@ def calibrate_model(
         "epochs": [int(e) for e in held["epochs"]],
         "n_samples": int(n_samples),
         "genes": held["genes"],
-        "n_cells": int(held["truth"].shape[0]),
+        "n_cells_scored": int(held["truth"].shape[0]),
         "time_s": 0.0,
     }
     calibration = fit_calibration(

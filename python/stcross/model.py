@@ -335,7 +335,7 @@ class CrossModalModel:
         )
         calibrated = self.calibration is not None
         if calibrated:
-            summary["lower"], summary["upper"] = self.calibration.interval(summary, names, interval)
+            summary["lower"], summary["upper"] = self.calibration.interval(summary, names, interval, n_samples=n_samples)
         var = pd.DataFrame(index=pd.Index(names, name=None))
         var["measured_in_st"] = [g in set(self.plan.shared) for g in names]
         result = ad.AnnData(
@@ -357,16 +357,18 @@ class CrossModalModel:
             logger.info("Intervals come from the predictive distribution and are not calibrated; run model.calibrate().")
         return result
 
-    def locate(self, *, method: str = "regression", n_neighbors: int = 10, seed: int = 0) -> pd.DataFrame:
+    def locate(self, *, method: str = "knn", n_neighbors: int = 10, seed: int = 0) -> pd.DataFrame:
         """Spatial coordinates, with a per-cell uncertainty, for every SC cell.
 
         Parameters
         ----------
         method
-            ``"regression"``: a network trained on the ST cells' latents to predict their
-            coordinates (with a per-cell variance), applied to the SC latents.
-            ``"knn"``: similarity-weighted mean position of the ``n_neighbors`` nearest
-            ST cells in the latent space; the spread of those positions is the uncertainty.
+            ``"knn"`` (default; the more accurate on the location benchmark, see
+            benchmarks/REPORT.md): similarity-weighted mean position of the
+            ``n_neighbors`` nearest ST cells in the latent space; the spread of those
+            positions is the uncertainty. ``"regression"``: a network trained on the ST
+            cells' latents to predict their coordinates (with a per-cell variance),
+            applied to the SC latents.
         n_neighbors
             Neighbours for ``method="knn"``.
         seed
