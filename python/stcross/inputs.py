@@ -28,14 +28,13 @@ class GenePlan:
         Genes the decoder predicts, in SC order: every imputable gene plus the shared ones.
     imputable
         Genes :meth:`~stcross.CrossModalModel.impute` may return.
-    sc_names, st_names
-        The names of those genes in each object (differ only under case-insensitive matching).
+    st_names
+        Each shared gene's name in the ST object (differs only under case-insensitive matching).
     """
 
     shared: list[str]
     decoder: list[str]
     imputable: list[str]
-    sc_names: dict[str, str]
     st_names: dict[str, str]
 
 
@@ -194,7 +193,7 @@ def plan_genes(sc_genes: pd.Index, st_genes: pd.Index, genes=None, *, case_insen
     keep = set(imputable) | set(shared)
     decoder = [g for g in sc_genes if g in keep]
     return GenePlan(
-        shared=shared, decoder=decoder, imputable=imputable, sc_names={g: g for g in decoder}, st_names=st_names
+        shared=shared, decoder=decoder, imputable=imputable, st_names=st_names
     )
 
 

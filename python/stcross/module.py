@@ -1,7 +1,8 @@
-"""The cross-modal VAE as a plain ``torch.nn.Module``: inference, generation and loss.
+"""The cross-modal VAE as a plain ``torch.nn.Module``: its layers, generation and loss terms.
 
 Modality 0 is SC, modality 1 is ST. Each modality has its own encoder and partner
-attention; the latent layers and the decoder are shared. The decoder predicts one logit
+attention; the latent layers and the decoder are shared. Encoding a cell together with
+its partners is driven by :class:`stcross.training.Batcher`, which caches partner states. The decoder predicts one logit
 per decoder gene; for a count likelihood those become expression fractions renormalised
 over the genes the cell's modality measures, times the cell's library size.
 """
@@ -91,17 +92,6 @@ class CrossModalVAE(nn.Module):
                     self.log_sigma[modality, genes] = torch.log(std.clamp_min(1e-3))
             if self.likelihoods[SC] in COUNT_LIKELIHOODS:
                 self.decoder.logits.bias.copy_(torch.log(sc_mean.clamp_min(1e-8)))
-
-    # -- inference ---------------------------------------------------------------------
-    def encode(
-        self, modality: int, x: torch.Tensor, partner_x: torch.Tensor, similarity: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """q(z | x, partners): ``x`` (B, n_in), ``partner_x`` (B, k, n_in_other), ``similarity`` (B, k)."""
-        h = self.encoders[modality](x)
-        b, k, n_other = partner_x.shape
-        h_partners = self.encoders[1 - modality](partner_x.reshape(b * k, n_other)).reshape(b, k, -1)
-        h = self.attention[modality](h, h_partners, similarity)
-        return self.latent(h)
 
     # -- generation --------------------------------------------------------------------
     def gene_parameters(self, modality: int, gene_index: torch.Tensor | None = None) -> dict[str, torch.Tensor]:

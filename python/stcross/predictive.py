@@ -10,7 +10,7 @@ import scipy.stats as stats
 import torch
 
 from .config import COUNT_LIKELIHOODS
-from .distributions import make_distribution, zero_probability
+from .distributions import zero_probability
 from .module import SC, ST, CrossModalVAE
 
 # Quantiles of counts up to this value come from the pmf recurrence; larger ones from cdflib.
