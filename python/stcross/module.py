@@ -78,6 +78,10 @@ class CrossModalVAE(nn.Module):
         self.log_sigma = nn.Parameter(torch.full((2, n_genes), -1.0))
         self.gauss_scale = nn.Parameter(torch.ones(2, n_genes))
         self.gauss_shift = nn.Parameter(torch.zeros(2, n_genes))
+        # Observed per-gene mean and sd of each modality (ST: panel genes only, NaN elsewhere);
+        # they place genes ST never measured on ST's scale (see predictive.st_gene_parameters).
+        self.register_buffer("marginal_mean", torch.full((2, n_genes), float("nan")))
+        self.register_buffer("marginal_sd", torch.full((2, n_genes), float("nan")))
 
     def initialize_from_data(self, sc_mean: torch.Tensor, sc_std: torch.Tensor, st_mean: torch.Tensor, st_std: torch.Tensor) -> None:
         """Start each gene at its observed level and spread, so training begins from the marginals.
@@ -87,6 +91,8 @@ class CrossModalVAE(nn.Module):
         """
         with torch.no_grad():
             for modality, mean, std, genes in ((SC, sc_mean, sc_std, slice(None)), (ST, st_mean, st_std, self.st_gene_index)):
+                self.marginal_mean[modality, genes] = mean
+                self.marginal_sd[modality, genes] = std
                 if self.likelihoods[modality] == "gaussian":
                     self.gauss_shift[modality, genes] = mean
                     self.log_sigma[modality, genes] = torch.log(std.clamp_min(1e-3))

@@ -185,3 +185,23 @@ def test_gaussian_likelihood_on_log_data(pair):
     imp = model.train(max_epochs=2, progress_bar=False).impute(genes=["Gene30"])
     assert np.all(imp.layers["lower"] < imp.layers["upper"])
     assert np.all(np.isfinite(imp.X))
+
+
+def test_gaussian_unmeasured_genes_land_on_the_st_scale(pair_with_truth):
+    # ST values on another scale than SC's (like in-situ intensities against log counts):
+    # a gene ST never measured must come out on ST's scale, not SC's.
+    sc, st, truth = pair_with_truth
+    sc_log = sc.copy()
+    sc_log.X = np.log1p(np.asarray(sc.X))
+    st_scaled = st.copy()
+    st_scaled.X = 0.2 * np.log1p(np.asarray(st.X)) + 1.0
+    model = stcross.CrossModalModel(sc_log, st_scaled, likelihood_sc="gaussian", likelihood_st="gaussian")
+    hidden = [g for g in sc.var_names if g not in set(st.var_names)]
+    imp = model.train(max_epochs=30, progress_bar=False).impute(genes=hidden)
+    true = 0.2 * np.log1p(truth[hidden].to_numpy()) + 1.0
+    level_error = np.abs(imp.X.mean(0) - true.mean(0)) / true.std(0)
+    spread_ratio = imp.X.std(0) / true.std(0)
+    assert np.median(level_error) < 0.5
+    assert 0.2 < np.median(spread_ratio) < 2.0
+    inside = (true >= imp.layers["lower"]) & (true <= imp.layers["upper"])
+    assert inside.mean() > 0.8

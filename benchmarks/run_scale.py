@@ -1,0 +1,144 @@
+"""Scale benchmark: wall time and peak memory of one end-to-end run on large synthetic data.
+
+Usage::
+
+    python benchmarks/run_scale.py --n-sc 100000 --n-st 100000
+    python benchmarks/run_scale.py --n-sc 20000 --n-st 20000 --device cuda
+
+Synthetic data with realistic sparsity: SC cells draw negative-binomial counts (about 2,000 UMIs a
+cell over ``--n-genes`` genes, about 90% zeros) from one of 20 cell-type profiles; ST cells measure
+a ``--n-panel``-gene panel at a quarter of that depth, their types laid out in spatial bands. The
+data are written to ``--work`` by a first subprocess; a second one, whose peak resident memory
+(``ru_maxrss``) is reported, loads them and runs ``CrossModalModel(...).train()``, ``impute()`` of
+``--n-impute`` unmeasured genes, and ``locate()``. Results go to ``--out`` as ``scale_<n_sc>x<n_st>.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+N_TYPES = 20
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n-sc", type=int, default=100_000)
+    parser.add_argument("--n-st", type=int, default=100_000)
+    parser.add_argument("--n-genes", type=int, default=2000, help="SC genes")
+    parser.add_argument("--n-panel", type=int, default=300, help="ST panel genes (a subset of the SC genes)")
+    parser.add_argument("--n-impute", type=int, default=100, help="unmeasured genes to impute")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", default="/tmp/stcross_scale", help="folder for the generated .h5ad files")
+    parser.add_argument("--out", default=str(REPO_ROOT / "benchmarks" / "results"))
+    parser.add_argument("--stage", choices=["all", "generate", "run"], default="all", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def _counts(rng: np.random.Generator, profiles: np.ndarray, types: np.ndarray, depth: float, chunk: int = 5000):
+    """Sparse NB counts (dispersion 2) for cells of the given types, built chunk by chunk."""
+    import scipy.sparse as sp
+
+    blocks = []
+    for start in range(0, len(types), chunk):
+        t = types[start : start + chunk]
+        library = rng.lognormal(np.log(depth), 0.4, len(t))
+        mu = profiles[t] * library[:, None]
+        lam = rng.gamma(2.0, mu / 2.0).astype(np.float32)
+        blocks.append(sp.csr_matrix(rng.poisson(lam).astype(np.float32)))
+    return sp.vstack(blocks).tocsr()
+
+
+def generate(args: argparse.Namespace, work: Path) -> None:
+    import anndata as ad
+    import pandas as pd
+
+    rng = np.random.default_rng(args.seed)
+    profiles = rng.gamma(0.3, 1.0, size=(N_TYPES, args.n_genes)) + 1e-3
+    markers = rng.integers(0, N_TYPES, args.n_genes)
+    profiles[markers, np.arange(args.n_genes)] *= 8.0
+    profiles /= profiles.sum(1, keepdims=True)
+    genes = [f"G{i}" for i in range(args.n_genes)]
+    panel = np.sort(rng.choice(args.n_genes, args.n_panel, replace=False))
+    sc_types = rng.integers(0, N_TYPES, args.n_sc)
+    sc = ad.AnnData(
+        _counts(rng, profiles, sc_types, 2000.0),
+        obs=pd.DataFrame({"cell_type": sc_types.astype(str)}, index=[f"sc{i}" for i in range(args.n_sc)]),
+        var=pd.DataFrame(index=genes),
+    )
+    x, y = rng.uniform(0, 1000, args.n_st), rng.uniform(0, 1000, args.n_st)
+    st_types = np.minimum((x / 1000 * N_TYPES).astype(int), N_TYPES - 1)
+    st = ad.AnnData(
+        _counts(rng, profiles[:, panel], st_types, 500.0 * args.n_panel / args.n_genes),
+        obs=pd.DataFrame({"cell_type": st_types.astype(str)}, index=[f"st{i}" for i in range(args.n_st)]),
+        var=pd.DataFrame(index=[genes[i] for i in panel]),
+    )
+    st.obsm["spatial"] = np.column_stack([x, y])
+    work.mkdir(parents=True, exist_ok=True)
+    sc.write_h5ad(work / "sc.h5ad")
+    st.write_h5ad(work / "st.h5ad")
+    print(f"[scale] SC {sc.shape} ({1 - sc.X.nnz / np.prod(sc.shape):.1%} zeros), ST {st.shape} "
+          f"({1 - st.X.nnz / np.prod(st.shape):.1%} zeros) written to {work}", flush=True)
+
+
+def run(args: argparse.Namespace, work: Path, out: Path) -> None:
+    import anndata as ad
+
+    import stcross
+
+    def rss() -> float:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+    sc, st = ad.read_h5ad(work / "sc.h5ad"), ad.read_h5ad(work / "st.h5ad")
+    info: dict = {"n_sc": sc.n_obs, "n_st": st.n_obs, "n_genes": sc.n_vars, "n_panel": st.n_vars,
+                  "device": args.device, "rss_after_load_mib": rss()}
+    started = time.perf_counter()
+    model = stcross.CrossModalModel(sc, st)
+    model.train(device=args.device, seed=args.seed, progress_bar=False)
+    info["train_s"] = time.perf_counter() - started
+    info["epochs"] = len(model.history)
+    unmeasured = [g for g in sc.var_names if g not in set(st.var_names)][: args.n_impute]
+    step = time.perf_counter()
+    imputed = model.impute(genes=unmeasured)
+    info["impute_s"] = time.perf_counter() - step
+    step = time.perf_counter()
+    located = model.locate()
+    info["locate_s"] = time.perf_counter() - step
+    info["total_s"] = time.perf_counter() - started
+    info["peak_rss_mib"] = rss()
+    info["imputed_shape"] = list(imputed.shape)
+    info["located_rows"] = len(located)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"scale_{sc.n_obs}x{st.n_obs}_{args.device}.json"
+    path.write_text(json.dumps(info, indent=1))
+    print(json.dumps(info, indent=1))
+    print(f"[scale] written to {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    work = Path(args.work) / f"{args.n_sc}x{args.n_st}_{args.n_genes}g_{args.n_panel}p_seed{args.seed}"
+    if args.stage == "generate":
+        generate(args, work)
+        return 0
+    if args.stage == "run":
+        run(args, work, Path(args.out))
+        return 0
+    # Each stage in its own process, so the run's peak memory excludes data generation.
+    base = [sys.executable, str(Path(__file__).resolve()), *(argv if argv is not None else sys.argv[1:])]
+    if not (work / "st.h5ad").exists():
+        subprocess.run([*base, "--stage", "generate"], check=True)
+    subprocess.run([*base, "--stage", "run"], check=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
