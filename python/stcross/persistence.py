@@ -12,7 +12,8 @@ import torch
 from .config import ModelConfig, TrainConfig
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.pt"
-FORMAT_VERSION = 1
+# 2: the module stores each modality's gene marginals (buffers in model.pt).
+FORMAT_VERSION = 2
 
 
 def save_model(model, path: Path, *, overwrite: bool = False) -> Path:
@@ -71,7 +72,10 @@ def load_model(cls, path: Path, adata_sc, adata_st, *, device: str = "auto"):
         raise FileNotFoundError(msg)
     saved = json.loads(config_file.read_text())
     if saved.get("format_version") != FORMAT_VERSION:
-        msg = f"{path} was saved in format {saved.get('format_version')}; this stcross reads format {FORMAT_VERSION}."
+        msg = (
+            f"{path} was saved in format {saved.get('format_version')}; this stcross reads format {FORMAT_VERSION}. "
+            "Train the model again with this version and save it."
+        )
         raise ValueError(msg)
     model = cls(
         adata_sc,

@@ -1,6 +1,8 @@
 """Training, imputation, location, latent space, reproducibility and save/load."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -174,6 +176,15 @@ def test_load_refuses_different_genes(trained, tmp_path):
         stcross.CrossModalModel.load(path, sc, st[:, st.var_names[:-1]].copy())
     with pytest.raises(FileNotFoundError, match="not a saved stcross model"):
         stcross.CrossModalModel.load(tmp_path, sc, st)
+
+
+def test_load_refuses_an_older_format(trained, tmp_path):
+    model, sc, st, _ = trained
+    path = model.save(tmp_path / "model")
+    config = json.loads((path / "config.json").read_text())
+    (path / "config.json").write_text(json.dumps({**config, "format_version": 1}))
+    with pytest.raises(ValueError, match="saved in format 1.*Train the model again"):
+        stcross.CrossModalModel.load(path, sc, st)
 
 
 def test_gaussian_likelihood_on_log_data(pair):
