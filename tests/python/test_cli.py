@@ -6,6 +6,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import anndata as ad
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -61,6 +62,19 @@ def test_fit_impute_writes_every_promised_file(fitted):
         assert fact in report
 
 
+def test_fit_impute_latent_draws_reach_the_imputation(inputs, tmp_path):
+    root, _, _ = inputs
+    base = ["fit-impute", "--sc", str(root / "sc.h5ad"), "--st", str(root / "st.h5ad"), "--max-epochs", "1",
+            "--device", "cpu", "--n-plot-genes", "1", "-q", "--genes", "Gad2,Tbr1"]
+    assert cli.main([*base, "--out", str(tmp_path / "plain")]) == 0
+    assert cli.main([*base, "--out", str(tmp_path / "draws"), "--n-samples", "5"]) == 0
+    plain = ad.read_h5ad(tmp_path / "plain" / "imputed.h5ad")
+    draws = ad.read_h5ad(tmp_path / "draws" / "imputed.h5ad")
+    assert plain.uns["stcross"]["n_samples"] == 0 and draws.uns["stcross"]["n_samples"] == 5
+    # Same seed, same model: only the latent draws can change the spread.
+    assert not np.allclose(draws.layers["sd"], plain.layers["sd"])
+
+
 def test_fit_impute_refuses_to_overwrite(fitted, inputs, capsys):
     _, out, _, _ = fitted
     root, _, _ = inputs
@@ -110,6 +124,8 @@ def test_demo_runs_end_to_end_on_a_small_subset(monkeypatch, tmp_path, capsys):
     assert code == 0
     assert "mean PCC of hidden genes" in printed
     assert "kNN baseline" in printed
+    assert "intervals (calibrated) cover" in printed
+    assert ad.read_h5ad(out / "imputed.h5ad").uns["stcross"]["calibrated"]
     for name in ("imputed.h5ad", "sc_locations.csv", "report.txt", "heldout_genes.csv", "plots/sc_locations.png"):
         assert (out / name).exists(), name
     held = pd.read_csv(out / "heldout_genes.csv")
