@@ -95,6 +95,7 @@ class CrossModalVAE(nn.Module):
                 self.marginal_sd[modality, genes] = std
                 if self.likelihoods[modality] == "gaussian":
                     self.gauss_shift[modality, genes] = mean
+                    self.gauss_scale[modality, genes] = std.clamp_min(1e-3)
                     self.log_sigma[modality, genes] = torch.log(std.clamp_min(1e-3))
             if self.likelihoods[SC] in COUNT_LIKELIHOODS:
                 self.decoder.logits.bias.copy_(torch.log(sc_mean.clamp_min(1e-8)))
