@@ -50,7 +50,8 @@ DATASETS = {
     # In-situ intensities and log-normalised Drop-seq: Gaussian on both sides.
     "bdtnp": {"folder": "bdtnp_drosophila", "model_kwargs": {"likelihood_sc": "gaussian", "likelihood_st": "gaussian"}},
 }
-# TISSUE (SpaGE) on osmFISH, the same outer folds (DESIGN.md, benchmarks/peers): 90% intervals.
+# TISSUE (SpaGE) on osmFISH, the same outer folds, as quoted in DESIGN.md (90% intervals); the peer
+# benchmark's own table (benchmarks/peers, peers_<dataset>_tissue.txt) is quoted instead when present.
 TISSUE_OSMFISH = "TISSUE(SpaGE), osmFISH raw input: coverage 0.918, median width 16x gene sd; normalize_total+log1p input: 0.905, 5.3x"
 
 
@@ -185,6 +186,16 @@ def interval_metrics(truth, lower, upper) -> dict[str, float]:
     }
 
 
+def tissue_reference(results: Path, dataset: str) -> str:
+    """The TISSUE rows of the peer benchmark for this dataset, if it has been run."""
+    path = results / f"peers_{dataset}_tissue.txt"
+    if not path.exists():
+        return f"Reference (DESIGN.md): {TISSUE_OSMFISH}." if dataset == "osmfish" else ""
+    lines = path.read_text().splitlines()
+    table = [line for line in lines if line.strip() and not line.startswith(("TISSUE", "Command"))]
+    return f"Reference, TISSUE(SpaGE) 90% intervals on the same outer folds ({path.name}):\n" + "\n".join(table)
+
+
 def fmt_table(rows: list[dict], columns: list[str]) -> str:
     cells = [[c, *[("" if r.get(c) is None else (f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]))) for r in rows]] for c in columns]
     widths = [max(len(x) for x in col) for col in cells]
@@ -223,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     likelihood = spec["model_kwargs"].get("likelihood_st", "nb")
 
     started = time.perf_counter()
-    pooled: dict[str, list] = {"truth": [], "p_zero": []}
+    pooled: dict[str, list] = {"truth": [], "p_zero": [], "library_only": [], "oracle_level": []}
     bounds: dict[str, list] = {}
     per_gene, fold_rows, calib_groups = [], [], []
     seconds = []
@@ -239,6 +250,11 @@ def main(argv: list[str] | None = None) -> int:
         summary = {"mean": fit["mean"], "sd": fit["sd"], "p_zero": fit["p_zero"]}
         pooled["truth"].append(truth)
         pooled["p_zero"].append(fit["p_zero"])
+        # Reference scores for P(0): the visible library alone, and a Poisson at the held-out
+        # gene's true share of the library (unknowable to any method: it reads the answer).
+        library = np.delete(x_st, st.var_names.get_indexer(held), axis=1).sum(axis=1, keepdims=True)
+        pooled["library_only"].append(np.broadcast_to(-library, truth.shape))
+        pooled["oracle_level"].append(np.exp(-library * (truth.sum(axis=0) / max(library.sum(), 1e-12))))
         seconds.append(fit["seconds"])
         for level in LEVELS:
             lower, upper = calibration.interval(summary, held, level)
@@ -277,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"intervals": kind, "nominal": level, **interval_metrics(truth, lower, upper)})
     is_zero = truth == 0
     auc = roc_auc(p_zero.ravel(), is_zero.ravel())
+    reference_auc = {k: roc_auc(np.concatenate(pooled[k], axis=1).ravel(), is_zero.ravel()) for k in ("library_only", "oracle_level")}
     genes = pd.concat(per_gene, ignore_index=True)
     slope, intercept, zero_bins = zero_calibration(p_zero.ravel(), is_zero.ravel().astype(float))
 
@@ -290,6 +307,12 @@ def main(argv: list[str] | None = None) -> int:
                "median_gene(mean_width/sd)", "median_gene(median_width/sd)", "empty_or_point"]
     command = "nice -n 10 python benchmarks/run_uncertainty.py " + " ".join(sys.argv[1:] if argv is None else argv)
     n_values = truth.size
+    zero_note = ""
+    if is_zero.mean() < 0.01:
+        zero_note = (
+            f" Only {int(is_zero.sum())} held-out values are exactly 0 ({is_zero.mean():.4%}): the P(0) metrics "
+            "are not meaningful on these data."
+        )
     text = [
         f"Uncertainty on held-out genes: {args.dataset}, {st.n_obs} ST cells, {len(shared)} shared genes, "
         f"outer {args.outer_folds}-fold gene CV (seed {args.seed}; folds run: {chosen}), "
@@ -304,7 +327,13 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"P(0) of the predictive distribution (identical for both kinds of interval): ROC AUC pooled {auc:.3f}, "
         f"median over genes {np.nanmedian(genes['p0_auc']):.3f} ({int(genes['p0_auc'].notna().sum())} genes with zeros); "
-        f"calibration over 5 quantile bins: slope {slope:.3f}, intercept {intercept:.3f}.",
+        f"calibration over 5 quantile bins: slope {slope:.3f}, intercept {intercept:.3f}.{zero_note}",
+        (
+            f"Reference P(0) AUCs, pooled: the ST cell's visible library size alone {reference_auc['library_only']:.3f}; "
+            f"a Poisson at each held-out gene's true share of the library {reference_auc['oracle_level']:.3f} "
+            "(reads the held-out truth, so no method can use it: it shows how much the unknown gene level costs)."
+            if likelihood != "gaussian" else ""
+        ),
         "P(0) bins (mean predicted, observed zero frequency, values): "
         + "; ".join(f"({p:.3f}, {o:.3f}, {n})" for p, o, n in zero_bins),
         "",
@@ -314,9 +343,10 @@ def main(argv: list[str] | None = None) -> int:
         "Calibration groups (90% score quantiles) per fold:",
         pd.concat(calib_groups).to_string(float_format=lambda v: f"{v:.3f}"),
         "",
-        f"Reference: {TISSUE_OSMFISH}.",
+        tissue_reference(out, args.dataset),
         f"Wall time of the fits: {sum(s[1] for s in seconds):.0f} s (cpu {sum(s[2] for s in seconds):.0f} s); "
-        f"this run {total:.0f} s; torch threads {args.threads}.",
+        f"this run {total:.0f} s; torch threads {args.threads}"
+        + (" (--reuse: fits read from the cache of an earlier run with the same settings)." if args.reuse else "."),
         f"Command: {command}",
     ]
     report = "\n".join(text) + "\n"

@@ -310,8 +310,7 @@ def tables_impute(args) -> None:
         f"the method's own process; AS_peers = Li et al. accuracy score among the peers only.\n"
         f"{skipped}\n" + _fmt_table(summary, cols) + "\n\nSettings:\n"
         + "\n".join(f"  {r['method']}: {r['settings']}" for r in summary)
-        + f"\n\nCommand: nice -n 15 /opt/peers-venv/bin/python benchmarks/peers/run_peers.py "
-        f"--threads 1 --dataset {args.dataset} --methods {','.join(r['method'] for r in summary)}"
+        + f"\n\nCommand: {sys.executable} {' '.join(sys.argv)}"
         f"\n(torch threads per worker: {sorted({r['threads'] for r in summary})})\n"
         f"repo revision: {_git_rev()}\n"
     )
