@@ -30,7 +30,10 @@ def st_gene_parameters(module: CrossModalVAE, index: torch.Tensor) -> dict[str, 
     st_all, sc_all = module.gene_parameters(ST), module.gene_parameters(SC)
     if module.likelihoods == ("gaussian", "gaussian"):
         borrowed = _gaussian_borrowing(module, st_all, sc_all, index)
-        return {name: torch.where(measured, st_all[name][index], borrowed.get(name, st_all[name][index])) for name in st_all}
+        return {
+            name: torch.where(measured, values[index], borrowed[name]) if name in borrowed else values[index]
+            for name, values in st_all.items()
+        }
     same_family = (module.likelihoods[SC] in COUNT_LIKELIHOODS) == (module.likelihoods[ST] in COUNT_LIKELIHOODS)
     out = {}
     for name in ("theta", "sigma", "scale", "shift"):
