@@ -15,37 +15,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from real_data import DATASETS, RESULTS_DIR, data_dir
 
-DATASETS = {
-    "osmfish": {
-        "folder": "osmfish_ssctx",
-        "model_kwargs": {},
-        "counts": True,
-    },
-    "bdtnp": {
-        "folder": "bdtnp_drosophila",
-        # In-situ intensities and log-normalised Drop-seq: Gaussian on both sides.
-        "model_kwargs": {"likelihood_sc": "gaussian", "likelihood_st": "gaussian"},
-        "counts": False,
-    },
-}
 METHODS = ("stcross", "knn200", "naive50")
-
-
-def data_dir(arg: str | None) -> Path:
-    if arg:
-        return Path(arg)
-    if os.environ.get("STCROSS_SHARED_DATA"):
-        return Path(os.environ["STCROSS_SHARED_DATA"])
-    return REPO_ROOT.parent / "shared" / "data"
 
 
 def peak_rss_mib() -> float:
@@ -57,7 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", required=True, choices=sorted(DATASETS))
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated, from " + ", ".join(METHODS))
-    parser.add_argument("--out", default=str(REPO_ROOT / "benchmarks" / "results"), help="output folder")
+    parser.add_argument("--out", default=str(RESULTS_DIR), help="output folder")
     parser.add_argument("--data-dir", default=None, help="folder holding the dataset folders")
     parser.add_argument("--n-folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0, help="seed of the gene folds")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import time
 from pathlib import Path
@@ -22,8 +21,8 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 import stcross
+from real_data import RESULTS_DIR, data_dir
 
-REPO = Path(__file__).resolve().parents[1]
 SETTINGS = {
     "osmfish": {"likelihood_sc": "nb", "likelihood_st": "nb", "label": "ClusterName"},
     "bdtnp": {"likelihood_sc": "gaussian", "likelihood_st": "gaussian", "label": None},
@@ -50,14 +49,14 @@ def type_agreement(pred: np.ndarray, ref_coords: np.ndarray, ref_labels: np.ndar
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", choices=sorted(SETTINGS), required=True)
-    parser.add_argument("--data-dir", default=os.environ.get("STCROSS_SHARED_DATA", str(REPO.parent / "shared" / "data")))
+    parser.add_argument("--data-dir", default=None, help="folder holding the dataset folders (default: see real_data.data_dir)")
     parser.add_argument("--max-epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
+    parser.add_argument("--out", default=str(RESULTS_DIR))
     args = parser.parse_args(argv)
 
     folder = {"osmfish": "osmfish_ssctx", "bdtnp": "bdtnp_drosophila", "starmap": "starmap_mpfc"}[args.dataset]
-    st = ad.read_h5ad(Path(args.data_dir) / folder / "st.h5ad")
+    st = ad.read_h5ad(data_dir(args.data_dir) / folder / "st.h5ad")
     settings = SETTINGS[args.dataset]
     query, reference = split(args.dataset, st, args.seed)
     coords = np.asarray(st.obsm["spatial"], dtype=float)

@@ -43,24 +43,12 @@ from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from real_data import DATASETS, RESULTS_DIR, data_dir
+
 LEVELS = (0.5, 0.8, 0.9, 0.95)
-DATASETS = {
-    "osmfish": {"folder": "osmfish_ssctx", "model_kwargs": {}},
-    # In-situ intensities and log-normalised Drop-seq: Gaussian on both sides.
-    "bdtnp": {"folder": "bdtnp_drosophila", "model_kwargs": {"likelihood_sc": "gaussian", "likelihood_st": "gaussian"}},
-}
 # TISSUE (SpaGE) on osmFISH, the same outer folds, as quoted in DESIGN.md (90% intervals); the peer
 # benchmark's own table (benchmarks/peers, peers_<dataset>_tissue.txt) is quoted instead when present.
 TISSUE_OSMFISH = "TISSUE(SpaGE), osmFISH raw input: coverage 0.918, median width 16x gene sd; normalize_total+log1p input: 0.905, 5.3x"
-
-
-def data_dir(arg: str | None) -> Path:
-    if arg:
-        return Path(arg)
-    if os.environ.get("STCROSS_SHARED_DATA"):
-        return Path(os.environ["STCROSS_SHARED_DATA"])
-    return REPO_ROOT.parent / "shared" / "data"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -76,7 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--zero-bins", type=int, default=1, help="calibration sub-groups by predicted P(0)")
     parser.add_argument("--min-genes", type=int, default=5, help="genes a calibration group needs")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 is fastest on a busy 2-core CPU)")
-    parser.add_argument("--out", default=str(REPO_ROOT / "benchmarks" / "results"))
+    parser.add_argument("--out", default=str(RESULTS_DIR))
     parser.add_argument("--cache", default=os.environ.get("STCROSS_UNCERTAINTY_CACHE", "/tmp/stcross_uncertainty_cache"))
     parser.add_argument("--reuse", action="store_true", help="use cached fits where their settings match")
     parser.add_argument("--data-dir", default=None)
