@@ -40,7 +40,8 @@
 #' @return The Seurat method returns `object` with the new assays. The matrix
 #'   interface returns a list of features x cells matrices `mean`, `sd`,
 #'   `lower`, `upper`, `p.zero` and `info` (a list with `interval`,
-#'   `calibrated` and the ST likelihood).
+#'   `calibrated`, the ST likelihood and `neighbor_blend`, the weight of the
+#'   latent-neighbour estimate in the imputed means).
 #' @seealso [TrainStcross()]
 #' @examples
 #' if (stcross_python_available()) {

@@ -45,6 +45,15 @@ class ModelConfig:
     spatial_context
         If > 0, each ST cell's encoder also reads the mean panel profile of its
         ``spatial_context`` nearest spatial neighbours (0 turns this off).
+    neighbor_blend
+        Weight ``w`` of the latent-neighbour estimate in the imputed mean of a gene ST
+        did not measure: mean = (1 - w) * decoder + w * the similarity-weighted SC values
+        of the ST cell's ``n_blend_neighbors`` nearest SC cells in the joint latent space
+        (on ST's scale). ``None``: 0.5 when both likelihoods are gaussian, where it
+        imputed better, and 0 for counts, where raw neighbours' counts imputed worse
+        (benchmarks/REPORT.md). Only 0 is allowed with a count and a gaussian likelihood.
+    n_blend_neighbors
+        SC neighbours behind the latent-neighbour estimate.
     """
 
     n_hidden: int = 128
@@ -59,9 +68,11 @@ class ModelConfig:
     kl_weight: float = 1.0
     balance_modalities: bool = True
     spatial_context: int = 8
+    neighbor_blend: float | None = None
+    n_blend_neighbors: int = 30
 
     def __post_init__(self) -> None:
-        for name in ("n_hidden", "n_latent", "n_heads", "n_partners"):
+        for name in ("n_hidden", "n_latent", "n_heads", "n_partners", "n_blend_neighbors"):
             if int(getattr(self, name)) < 1:
                 msg = f"ModelConfig.{name} must be a positive integer, got {getattr(self, name)!r}."
                 raise ValueError(msg)
@@ -75,6 +86,24 @@ class ModelConfig:
         if not 0 <= self.dropout < 1:
             msg = f"ModelConfig.dropout must lie in [0, 1), got {self.dropout}."
             raise ValueError(msg)
+        if self.neighbor_blend is not None and not 0 <= self.neighbor_blend <= 1:
+            msg = f"ModelConfig.neighbor_blend must lie in [0, 1] (or be None for the default), got {self.neighbor_blend}."
+            raise ValueError(msg)
+
+    def blend_weight(self, likelihoods: tuple[str, str]) -> float:
+        """The latent-neighbour weight for these (SC, ST) likelihoods (resolves ``None``)."""
+        both_gaussian = all(name == "gaussian" for name in likelihoods)
+        if self.neighbor_blend is None:
+            return 0.5 if both_gaussian else 0.0
+        same_family = (likelihoods[0] in COUNT_LIKELIHOODS) == (likelihoods[1] in COUNT_LIKELIHOODS)
+        if self.neighbor_blend > 0 and not same_family:
+            msg = (
+                f"neighbor_blend={self.neighbor_blend} needs both likelihoods counts or both gaussian, got "
+                f"{likelihoods[0]!r} (SC) and {likelihoods[1]!r} (ST): SC values cannot be put on ST's scale. "
+                "Use neighbor_blend=0 (or None)."
+            )
+            raise ValueError(msg)
+        return float(self.neighbor_blend)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

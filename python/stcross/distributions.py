@@ -103,6 +103,23 @@ def make_distribution(
     raise ValueError(msg)
 
 
+def with_mean(dist: Distribution, mean: torch.Tensor) -> Distribution:
+    """The same family and shape parameters as ``dist``, moved to the mean ``mean``.
+
+    NB and ZINB keep theta (and the zero-inflation probability), the Gaussian keeps its sd.
+    """
+    if isinstance(dist, ZeroInflatedNegativeBinomial):
+        return ZeroInflatedNegativeBinomial(mean / (1 - dist.zi_probs).clamp_min(_EPS), dist.theta, dist.zi_logits)
+    if isinstance(dist, NegativeBinomial):
+        return NegativeBinomial(mean, dist.theta)
+    if isinstance(dist, Poisson):
+        return Poisson(mean.clamp_min(0) + _EPS)
+    if isinstance(dist, Normal):
+        return Normal(mean, dist.scale)
+    msg = f"with_mean does not know the distribution {type(dist).__name__}."
+    raise TypeError(msg)
+
+
 def zero_probability(dist: Distribution) -> torch.Tensor:
     """P(X = 0) under a count distribution; P(X <= 0) under the Gaussian.
 

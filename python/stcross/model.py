@@ -15,6 +15,7 @@ from . import inputs, persistence
 from .config import COUNT_LIKELIHOODS, ModelConfig, TrainConfig
 from .features import column_mean_std, log_normalize, prepare_modality, spatial_average
 from .location import locate_cells
+from .neighbor_blend import neighbor_estimate
 from .module import SC, ST, CrossModalVAE
 from .partners import PartnerGraph, build_partner_graph
 from .predictive import predictive_summary
@@ -80,6 +81,7 @@ class CrossModalModel:
             msg = f"config must be a stcross.ModelConfig, got {type(self.config).__name__}."
             raise TypeError(msg)
         self.likelihoods = (likelihood_sc, likelihood_st)
+        self.neighbor_blend = self.config.blend_weight(self.likelihoods)
         self.layers = (layer_sc, layer_st)
         self.spatial_key = spatial_key
         self.case_insensitive = case_insensitive
@@ -312,16 +314,25 @@ class CrossModalModel:
         -------
         AnnData of ST cells x genes with ``X`` the predictive mean and layers
         ``"mean"``, ``"sd"``, ``"p_zero"`` (P(X = 0); P(X <= 0) for a Gaussian),
-        ``"lower"``, ``"upper"`` (the interval). ``uns["stcross"]`` says whether the
-        interval is conformally calibrated (see :meth:`calibrate`); ``obs`` and
-        ``obsm`` are copies of the ST object's.
+        ``"lower"``, ``"upper"`` (the interval). For genes ST did not measure, the mean
+        blends the decoder with the latent-neighbour estimate by ``config.neighbor_blend``
+        (stored in ``uns["stcross"]["neighbor_blend"]``). ``uns["stcross"]`` also says
+        whether the interval is conformally calibrated (see :meth:`calibrate`); ``obs``
+        and ``obsm`` are copies of the ST object's.
         """
         if not 0 < interval < 1:
             msg = f"interval must lie strictly between 0 and 1, got {interval}."
             raise ValueError(msg)
         names = self._resolve_genes(genes)
         mean_z, log_var_z = self._encode_all(ST)
-        index = torch.tensor([self._gene_position[g] for g in names], device=self.device)
+        positions = np.array([self._gene_position[g] for g in names])
+        index = torch.from_numpy(positions).to(self.device)
+        neighbors = None
+        if self.neighbor_blend > 0:
+            neighbors = neighbor_estimate(
+                self.module, mean_z.cpu().numpy(), self.latent("sc"), self.data[SC].targets.matrix, positions,
+                weight=self.neighbor_blend, n_neighbors=self.config.n_blend_neighbors, device=str(self.device),
+            )
         summary = predictive_summary(
             self.module,
             mean_z,
@@ -332,6 +343,7 @@ class CrossModalModel:
             n_samples=n_samples,
             seed=seed,
             batch_size=batch_size,
+            neighbors=neighbors,
         )
         calibrated = self.calibration is not None
         if calibrated:
@@ -352,6 +364,7 @@ class CrossModalModel:
             "interval_method": "conformal (held-out panel genes)" if calibrated else "predictive distribution (not calibrated)",
             "likelihood_st": self.likelihoods[ST],
             "n_samples": int(n_samples),
+            "neighbor_blend": self.neighbor_blend,
         }
         if not calibrated:
             logger.info("Intervals come from the predictive distribution and are not calibrated; run model.calibrate().")

@@ -4,14 +4,19 @@ Computed one chunk of cells at a time, so memory is chunk x genes per quantity.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import scipy.special as special
 import scipy.stats as stats
 import torch
 
 from .config import COUNT_LIKELIHOODS
-from .distributions import zero_probability
+from .distributions import with_mean, zero_probability
 from .module import SC, ST, CrossModalVAE
+
+if TYPE_CHECKING:
+    from .neighbor_blend import NeighborEstimate
 
 # Quantiles of counts up to this value come from the pmf recurrence; larger ones from cdflib.
 _RECURRENCE_LIMIT = 64
@@ -59,27 +64,36 @@ def _panel_fit(x: torch.Tensor, y: torch.Tensor, x_new: torch.Tensor) -> torch.T
     return y.mean() + slope * (x_new - x.mean())
 
 
-def _gaussian_borrowing(
-    module: CrossModalVAE, st_all: dict[str, torch.Tensor], sc_all: dict[str, torch.Tensor], index: torch.Tensor
-) -> dict[str, torch.Tensor]:
-    """ST scale, shift and noise of genes ST never measured, through SC's standardised scale.
+def gaussian_sc_to_st(module: CrossModalVAE, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Affine map of decoder genes ``index`` from SC's gaussian scale to ST's: ``level + ratio * (x - sc_mean)``.
 
     A value's SC z-score is carried over to ST, whose level and spread for the gene are
     regressed on SC's across the panel genes (platforms differ gene by gene, so a plain
-    offset can put a gene far off ST's scale). The noise keeps SC's share of the gene's
-    spread, adjusted by the panel's typical ST-vs-SC ratio.
+    offset can put a gene far off ST's scale). Returns ``(level, ratio, sc_mean)``.
     """
     panel = module.st_gene_index
     sc_mean, sc_sd = module.marginal_mean[SC], module.marginal_sd[SC].clamp_min(1e-6)
     st_mean, st_sd = module.marginal_mean[ST][panel], module.marginal_sd[ST][panel].clamp_min(1e-6)
     level = _panel_fit(sc_mean[panel], st_mean, sc_mean[index])
     spread = torch.exp(_panel_fit(torch.log(sc_sd[panel]), torch.log(st_sd), torch.log(sc_sd[index])))
-    ratio = spread / sc_sd[index]  # ST units per SC unit, gene by gene
-    panel_ratio = st_sd / sc_sd[panel]
+    return level, spread / sc_sd[index], sc_mean[index]
+
+
+def _gaussian_borrowing(
+    module: CrossModalVAE, st_all: dict[str, torch.Tensor], sc_all: dict[str, torch.Tensor], index: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """ST scale, shift and noise of genes ST never measured, through :func:`gaussian_sc_to_st`.
+
+    The noise keeps SC's share of the gene's spread, adjusted by the panel's typical
+    ST-vs-SC ratio.
+    """
+    panel = module.st_gene_index
+    level, ratio, sc_mean = gaussian_sc_to_st(module, index)  # ratio: ST units per SC unit, gene by gene
+    panel_ratio = module.marginal_sd[ST][panel].clamp_min(1e-6) / module.marginal_sd[SC][panel].clamp_min(1e-6)
     noise_offset = torch.median(torch.log(st_all["sigma"][panel]) - torch.log(sc_all["sigma"][panel] * panel_ratio))
     return {
         "scale": sc_all["scale"][index] * ratio,
-        "shift": level + ratio * (sc_all["shift"][index] - sc_mean[index]),
+        "shift": level + ratio * (sc_all["shift"][index] - sc_mean),
         "sigma": sc_all["sigma"][index] * ratio * torch.exp(noise_offset),
     }
 
@@ -166,8 +180,13 @@ def predictive_summary(
     n_samples: int = 0,
     seed: int = 0,
     batch_size: int = 1024,
+    neighbors: NeighborEstimate | None = None,
 ) -> dict[str, np.ndarray]:
-    """Mean, sd, P(0) and central ``interval`` bounds, cells x genes, as float32 arrays."""
+    """Mean, sd, P(0) and central ``interval`` bounds, cells x genes, as float32 arrays.
+
+    With ``neighbors``, each distribution's mean moves towards the latent-neighbour
+    estimate by the gene's blend weight, keeping its shape parameters.
+    """
     likelihood = module.likelihoods[ST]
     params = st_gene_parameters(module, index)
     lo, hi = (1 - interval) / 2, (1 + interval) / 2
@@ -175,15 +194,22 @@ def predictive_summary(
     out = {k: np.empty((n, g), np.float32) for k in ("mean", "sd", "p_zero", "lower", "upper")}
     generator = torch.Generator(device=mean_z.device).manual_seed(int(seed))
 
-    def dist_at(z, lib):
-        return module.predictive(ST, z, lib, gene_index=index, normalize_index=module.st_gene_index, gene_params=params)
+    blend = None if neighbors is None else torch.as_tensor(neighbors.blend, dtype=mean_z.dtype, device=mean_z.device)
+
+    def dist_at(z, lib, target):
+        dist = module.predictive(ST, z, lib, gene_index=index, normalize_index=module.st_gene_index, gene_params=params)
+        return dist if target is None else with_mean(dist, dist.mean + blend * (target - dist.mean))
 
     with torch.no_grad():
         for start in range(0, n, batch_size):
             rows = slice(start, min(n, start + batch_size))
             z, lib = mean_z[rows], library[rows]
+            target = None
+            if neighbors is not None:
+                estimate = neighbors.mean(rows, lib.cpu().numpy().astype(np.float64))
+                target = torch.as_tensor(estimate, dtype=z.dtype, device=z.device)
             if n_samples <= 0:
-                dist = dist_at(z, lib)
+                dist = dist_at(z, lib, target)
                 mean, var, p0 = (t.cpu().numpy().astype(np.float64) for t in (dist.mean, dist.variance, zero_probability(dist)))
                 if likelihood == "gaussian":
                     sd = np.sqrt(var)
@@ -196,7 +222,7 @@ def predictive_summary(
                     upper = count_quantile(hi, mu, theta, pi)
             else:
                 draws = [
-                    dist_at(module.sample(z, log_var_z[rows], generator), lib) for _ in range(int(n_samples))
+                    dist_at(module.sample(z, log_var_z[rows], generator), lib, target) for _ in range(int(n_samples))
                 ]
                 means = torch.stack([d.mean for d in draws])
                 mean = means.mean(0).cpu().numpy().astype(np.float64)

@@ -49,3 +49,18 @@ test_that("R matrices cross to Python and back unchanged, sparse and dense", {
   one <- stcross:::.as_anndata(sparse[, 1, drop = FALSE], what = "x")
   expect_identical(stcross:::.py_strings(one$obs_names), "c1")
 })
+
+test_that("the latent-neighbour blend is reported and a bad weight is a clear error", {
+  skip_if_no_python()
+  example <- small_example()
+  sc <- SeuratObject::GetAssayData(example$sc, slot = "counts")
+  st <- SeuratObject::GetAssayData(example$st, slot = "counts")
+  xy <- as.matrix(example$st[[c("x", "y")]])
+  expect_error(TrainStcross(sc, st, coords = xy, config = list(neighbor_blend = 2), verbose = FALSE),
+               "neighbor_blend must lie in \\[0, 1\\]")
+  model <- TrainStcross(sc, st, coords = xy, config = list(neighbor_blend = 0.5), max.epochs = 1,
+                        verbose = FALSE)
+  imputed <- ImputeStcross(model, features = example$hidden, verbose = FALSE)
+  expect_equal(imputed$info$neighbor_blend, 0.5)
+  expect_true(all(is.finite(imputed$mean)) && all(imputed$mean >= 0))
+})

@@ -1,0 +1,100 @@
+"""Latent-neighbour estimate of imputed genes: what an ST cell's nearest SC cells express.
+
+The decoder's mean is a smooth function of z; the observed SC values of the cell's
+nearest SC cells in the joint latent space keep detail that it smooths away. On log-scale
+data their average imputed better than either alone (benchmarks/REPORT.md), so
+:class:`~stcross.ModelConfig`'s ``neighbor_blend`` mixes the two. Only each ST cell's top-k
+SC neighbours are kept (a sparse ST x SC weight matrix, k entries a row), never a dense
+cells x cells matrix.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from .config import COUNT_LIKELIHOODS
+from .module import SC, CrossModalVAE
+from .predictive import gaussian_sc_to_st
+from .partners import top_k_similar
+
+# Softmax temperature on cosine similarity: neighbours within ~0.1 of the best one count.
+_TEMPERATURE = 0.1
+
+
+@dataclass
+class NeighborEstimate:
+    """Per-gene latent-neighbour means of ST cells, on ST's scale, computed a chunk at a time.
+
+    Attributes
+    ----------
+    weights
+        ST cells x SC cells, each row's k neighbour weights summing to 1.
+    values
+        SC cells x genes: SC values (gaussian) or expression fractions of the SC cell's
+        panel total (counts).
+    blend
+        Per-gene weight of the estimate in the imputed mean (0 for panel genes).
+    gaussian_map
+        ``(level, ratio, sc_mean)`` of :func:`~stcross.predictive.gaussian_sc_to_st`, or None
+        for counts, whose fractions are multiplied by the ST cell's library size instead.
+    """
+
+    weights: sp.csr_matrix
+    values: sp.csc_matrix
+    blend: np.ndarray
+    gaussian_map: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+
+    def mean(self, rows: slice, library: np.ndarray) -> np.ndarray:
+        """Estimates for ST cells ``rows`` (cells x genes); ``library`` holds those cells' sizes."""
+        estimate = np.asarray((self.weights[rows] @ self.values).todense(), dtype=np.float64)
+        if self.gaussian_map is None:
+            return estimate * library[:, None]
+        level, ratio, sc_mean = self.gaussian_map
+        return level + ratio * (estimate - sc_mean)
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def neighbor_estimate(
+    module: CrossModalVAE,
+    z_st: np.ndarray,
+    z_sc: np.ndarray,
+    sc_values: sp.csr_matrix,
+    index: np.ndarray,
+    *,
+    weight: float,
+    n_neighbors: int,
+    device: str = "cpu",
+) -> NeighborEstimate | None:
+    """The estimate for decoder genes ``index``, or None when no requested gene is blended.
+
+    ``sc_values`` are the SC targets over all decoder genes (raw values); ``weight`` is the
+    blend weight of the genes ST did not measure.
+    """
+    panel = module.st_gene_index.cpu().numpy()
+    blend = np.where(np.isin(index, panel), 0.0, float(weight))
+    if not blend.any():
+        return None
+    neighbours, similarity = top_k_similar(_unit_rows(z_st), _unit_rows(z_sc), n_neighbors, device=device)
+    w = np.exp((similarity - similarity[:, :1]) / _TEMPERATURE).astype(np.float64)
+    w /= w.sum(1, keepdims=True)
+    n, k = neighbours.shape
+    weights = sp.csr_matrix((w.ravel(), neighbours.ravel(), np.arange(0, n * k + 1, k)), shape=(n, len(z_sc)))
+    values = sp.csc_matrix(sc_values, dtype=np.float64)[:, index]
+    gaussian_map = None
+    if module.likelihoods[SC] in COUNT_LIKELIHOODS:
+        # Fractions of the panel total, as the decoder's shares are renormalised over the panel.
+        panel_total = np.asarray(sp.csc_matrix(sc_values)[:, panel].sum(axis=1)).ravel()
+        values = sp.csc_matrix(sp.diags(np.where(panel_total > 0, 1.0 / np.maximum(panel_total, 1e-12), 0.0)) @ values)
+    else:
+        with torch.no_grad():
+            gaussian_map = tuple(
+                t.cpu().numpy().astype(np.float64)
+                for t in gaussian_sc_to_st(module, torch.as_tensor(index, device=module.st_gene_index.device))
+            )
+    return NeighborEstimate(weights, values, blend, gaussian_map)
