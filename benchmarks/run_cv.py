@@ -39,7 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", default=None, help="folder holding the dataset folders")
     parser.add_argument("--n-folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0, help="seed of the gene folds")
-    parser.add_argument("--model-kwargs", default="{}", help="JSON dict added to CrossModalModel's arguments")
+    parser.add_argument("--model-kwargs", default="{}",
+                        help="JSON dict added to CrossModalModel's arguments; a dict under 'config' becomes a ModelConfig")
     parser.add_argument("--train-kwargs", default="{}", help="JSON dict passed to model.train")
     parser.add_argument("--in-process", action="store_true", help="run methods in this process (peak memory is then cumulative)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -63,6 +64,8 @@ def run_method(args: argparse.Namespace, method: str, out: Path) -> dict:
     adata_st = ad.read_h5ad(folder / "st.h5ad")
     rss_loaded = peak_rss_mib()
     model_kwargs = {**spec["model_kwargs"], **json.loads(args.model_kwargs)}
+    if isinstance(model_kwargs.get("config"), dict):  # e.g. {"config": {"neighbor_blend": 0}}
+        model_kwargs["config"] = stcross.ModelConfig(**model_kwargs["config"])
     cpu_started = time.process_time()
     started = time.perf_counter()
     df = stcross.benchmark.cross_validate(

@@ -263,6 +263,7 @@ def _fit_impute(args: argparse.Namespace) -> int:
         likelihood_sc=args.likelihood_sc,
         likelihood_st=args.likelihood_st,
         genes=genes,
+        config=stcross.ModelConfig(neighbor_blend=args.neighbor_blend),
     )
     _say(args, f"stcross fit-impute: SC {_describe(adata_sc)}, ST {_describe(adata_st)}, "
                f"{len(model.shared_genes)} shared genes, {len(model.imputable_genes)} imputable genes")
@@ -484,6 +485,9 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--calibrate", action="store_true", help="calibrate intervals on held-out panel genes")
     fit.add_argument("--n-samples", type=int, default=0,
                      help="latent draws per cell, adding the model's uncertainty to the spread (default 0)")
+    fit.add_argument("--neighbor-blend", type=float, default=None,
+                     help="weight of the latent-neighbour estimate in imputed means, 0 to 1 "
+                          "(default: 0.5 for gaussian data, 0 for counts)")
     fit.add_argument("--n-plot-genes", type=int, default=N_PLOT_GENES, help="imputed genes to plot (default 4)")
     fit.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
     fit.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")

@@ -75,6 +75,16 @@ def test_fit_impute_latent_draws_reach_the_imputation(inputs, tmp_path):
     assert not np.allclose(draws.layers["sd"], plain.layers["sd"])
 
 
+def test_fit_impute_neighbor_blend_reaches_the_model(inputs, tmp_path, capsys):
+    root, _, _ = inputs
+    base = ["fit-impute", "--sc", str(root / "sc.h5ad"), "--st", str(root / "st.h5ad"), "--max-epochs", "1",
+            "--device", "cpu", "--n-plot-genes", "0", "-q", "--genes", "Gad2"]
+    assert cli.main([*base, "--out", str(tmp_path / "blend"), "--neighbor-blend", "0.5"]) == 0
+    assert ad.read_h5ad(tmp_path / "blend" / "imputed.h5ad").uns["stcross"]["neighbor_blend"] == 0.5
+    assert cli.main([*base, "--out", str(tmp_path / "bad"), "--neighbor-blend", "3"]) == 2
+    assert "neighbor_blend must lie in [0, 1]" in capsys.readouterr().err
+
+
 def test_fit_impute_refuses_to_overwrite(fitted, inputs, capsys):
     _, out, _, _ = fitted
     root, _, _ = inputs
