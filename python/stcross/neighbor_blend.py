@@ -17,8 +17,8 @@ import torch
 
 from .config import COUNT_LIKELIHOODS
 from .module import SC, CrossModalVAE
-from .predictive import gaussian_sc_to_st
 from .partners import top_k_similar
+from .predictive import gaussian_sc_to_st
 
 # Softmax temperature on cosine similarity: neighbours within ~0.1 of the best one count.
 _TEMPERATURE = 0.1
@@ -31,10 +31,10 @@ class NeighborEstimate:
     Attributes
     ----------
     weights
-        ST cells x SC cells, each row's k neighbour weights summing to 1.
+        ST cells x reference SC cells, each row's k neighbour weights summing to 1.
     values
-        SC cells x genes: SC values (gaussian) or expression fractions of the SC cell's
-        panel total (counts).
+        Reference SC cells x genes: SC values (gaussian) or expression fractions of the
+        SC cell's panel total (counts; cells without panel counts are left out).
     blend
         Per-gene weight of the estimate in the imputed mean (0 for panel genes).
     gaussian_map
@@ -43,7 +43,7 @@ class NeighborEstimate:
     """
 
     weights: sp.csr_matrix
-    values: sp.csc_matrix
+    values: sp.csr_matrix
     blend: np.ndarray
     gaussian_map: tuple[np.ndarray, np.ndarray, np.ndarray] | None
 
@@ -80,21 +80,25 @@ def neighbor_estimate(
     blend = np.where(np.isin(index, panel), 0.0, float(weight))
     if not blend.any():
         return None
-    neighbours, similarity = top_k_similar(_unit_rows(z_st), _unit_rows(z_sc), n_neighbors, device=device)
-    w = np.exp((similarity - similarity[:, :1]) / _TEMPERATURE).astype(np.float64)
-    w /= w.sum(1, keepdims=True)
-    n, k = neighbours.shape
-    weights = sp.csr_matrix((w.ravel(), neighbours.ravel(), np.arange(0, n * k + 1, k)), shape=(n, len(z_sc)))
-    values = sp.csc_matrix(sc_values, dtype=np.float64)[:, index]
+    sc_values = sp.csr_matrix(sc_values)
+    values = sc_values[:, index].astype(np.float64)
+    reference = np.arange(sc_values.shape[0])
     gaussian_map = None
     if module.likelihoods[SC] in COUNT_LIKELIHOODS:
-        # Fractions of the panel total, as the decoder's shares are renormalised over the panel.
-        panel_total = np.asarray(sp.csc_matrix(sc_values)[:, panel].sum(axis=1)).ravel()
-        values = sp.csc_matrix(sp.diags(np.where(panel_total > 0, 1.0 / np.maximum(panel_total, 1e-12), 0.0)) @ values)
+        # Fractions of the panel total, as the decoder's shares are renormalised over the panel;
+        # an SC cell without panel counts has no fractions and is no one's neighbour.
+        panel_total = np.asarray(sc_values[:, panel].sum(axis=1)).ravel()
+        reference = np.flatnonzero(panel_total > 0)
+        values = sp.csr_matrix(sp.diags(1.0 / np.maximum(panel_total[reference], 1e-12)) @ values[reference])
     else:
         with torch.no_grad():
             gaussian_map = tuple(
                 t.cpu().numpy().astype(np.float64)
                 for t in gaussian_sc_to_st(module, torch.as_tensor(index, device=module.st_gene_index.device))
             )
+    neighbours, similarity = top_k_similar(_unit_rows(z_st), _unit_rows(z_sc[reference]), n_neighbors, device=device)
+    w = np.exp((similarity - similarity[:, :1]) / _TEMPERATURE).astype(np.float64)
+    w /= w.sum(1, keepdims=True)
+    n, k = neighbours.shape
+    weights = sp.csr_matrix((w.ravel(), neighbours.ravel(), np.arange(0, n * k + 1, k)), shape=(n, len(reference)))
     return NeighborEstimate(weights, values, blend, gaussian_map)
