@@ -29,8 +29,7 @@ class PartnerAttention(nn.Module):
 
     Keys are the cell's fixed partner list rather than a random minibatch (as in the
     paper), so a cell's output never depends on which other cells share its batch.
-    The partners' similarity enters as an additive attention bias. Keys and values are
-    projected once per distinct partner, then gathered: partners are shared by many cells.
+    The partners' similarity enters as an additive attention bias.
     """
 
     def __init__(self, n_hidden: int, n_heads: int, dropout: float):
@@ -51,18 +50,22 @@ class PartnerAttention(nn.Module):
     ) -> torch.Tensor:
         """``h`` (B, d); ``partner_states`` (P, d) indexed by ``partners`` (B, k); ``similarity`` (B, k)."""
         b, k = partners.shape
-        unique, inverse = torch.unique(partners, return_inverse=True)
-        # index_select (not fancy indexing): its backward accumulates in a fixed order.
-        projected = self.key_value(torch.index_select(partner_states, 0, unique))
-        key, value = torch.index_select(projected, 0, inverse.reshape(-1)).reshape(b, k, -1).chunk(2, dim=-1)
-        query = self.query(h).view(b, self.n_heads, 1, self.head_dim)
-        key = key.view(b, k, self.n_heads, self.head_dim).transpose(1, 2)
-        value = value.view(b, k, self.n_heads, self.head_dim).transpose(1, 2)
-        scores = (query @ key.transpose(-1, -2)).squeeze(2) / self.head_dim**0.5  # (B, heads, k)
-        scores = scores + (self.similarity_scale * similarity).unsqueeze(1)
-        weights = self.dropout(torch.softmax(scores, dim=-1))
-        attended = (weights.unsqueeze(2) @ value).squeeze(2).reshape(b, -1)
-        h = self.norm(h + self.out(attended))
+        d = h.shape[1]
+        # Partner states are cached without gradients; gather them raw and move the key and value
+        # projections to the query side: q . (W_k s + b_k) = (W_k^T q) . s + q . b_k, and
+        # sum_j a_j (W_v s_j + b_v) = W_v (sum_j a_j s_j) + b_v sum_j a_j. The same attention as
+        # projecting every partner, at B x d x d instead of (distinct partners) x d x 2d per step.
+        states = torch.index_select(partner_states, 0, partners.reshape(-1)).reshape(b, k, d)
+        w_key, w_value = self.key_value.weight.view(2, self.n_heads, self.head_dim, d).unbind(0)
+        b_key, b_value = self.key_value.bias.view(2, self.n_heads, self.head_dim).unbind(0)
+        query = self.query(h).view(b, self.n_heads, self.head_dim)
+        query_in_states = torch.einsum("bhe,hed->bhd", query, w_key)
+        scores = torch.einsum("bhd,bkd->bhk", query_in_states, states) + (query * b_key).sum(-1, keepdim=True)
+        scores = scores / self.head_dim**0.5 + (self.similarity_scale * similarity).unsqueeze(1)
+        weights = self.dropout(torch.softmax(scores, dim=-1))  # (B, heads, k)
+        mixed = torch.einsum("bhk,bkd->bhd", weights, states)
+        attended = torch.einsum("bhd,hed->bhe", mixed, w_value) + b_value * weights.sum(-1, keepdim=True)
+        h = self.norm(h + self.out(attended.reshape(b, -1)))
         return self.norm_out(h + self.feed_forward(h))
 
 
