@@ -89,6 +89,9 @@ def neighbor_estimate(
         # an SC cell without panel counts has no fractions and is no one's neighbour.
         panel_total = np.asarray(sc_values[:, panel].sum(axis=1)).ravel()
         reference = np.flatnonzero(panel_total > 0)
+        if reference.size == 0:
+            msg = "neighbor_blend > 0 needs SC cells with counts on the panel genes, and none has any; use neighbor_blend=0."
+            raise ValueError(msg)
         values = sp.csr_matrix(sp.diags(1.0 / np.maximum(panel_total[reference], 1e-12)) @ values[reference])
     else:
         with torch.no_grad():
