@@ -23,6 +23,8 @@ predictive distribution (``impute()`` before ``calibrate()``):
   zeros and the non-zeros apart, and the median over genes of each gene's coverage);
 - interval width relative to the gene's own sd over cells: per gene the mean and the median
   width divided by the sd, then the median over genes (as the TISSUE peer table does);
+- whether the spread is informative per cell: the Spearman correlation over cells of the
+  predicted sd with the absolute error, per gene (median over genes);
 - P(0) (same for both: calibration changes only the bounds): ROC AUC of the predicted P(0)
   for the observed zeros, pooled over values and the median over genes; a calibration line
   fitted to 5 bins of predicted P(0) (quantile bins, pooled over values), observed zero
@@ -174,6 +176,17 @@ def interval_metrics(truth, lower, upper) -> dict[str, float]:
     }
 
 
+def sd_error_spearman(truth: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """Per gene, Spearman correlation over cells of the predicted sd with the absolute error (NaN for a flat sd)."""
+    from scipy.stats import rankdata
+
+    out = np.full(truth.shape[1], np.nan)
+    for j in range(truth.shape[1]):
+        if np.ptp(sd[:, j]) > 1e-9 * max(np.abs(sd[:, j]).max(), 1e-12):
+            out[j] = np.corrcoef(rankdata(sd[:, j]), rankdata(np.abs(truth[:, j] - mean[:, j])))[0, 1]
+    return out
+
+
 def tissue_reference(results: Path, dataset: str) -> str:
     """The TISSUE rows of the peer benchmark for this dataset, if it has been run."""
     path = results / f"peers_{dataset}_tissue.txt"
@@ -261,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
                 "median_width_over_sd_90_raw": np.median(raw_upper - raw_lower, axis=0) / sd,
                 "gene_sd": sd, "frac_zero": (truth == 0).mean(axis=0),
                 "p0_auc": [roc_auc(fit["p_zero"][:, j], truth[:, j] == 0) for j in range(len(held))],
+                "sd_error_spearman": sd_error_spearman(truth, fit["mean"], fit["sd"]),
             }))
         fold_rows.append({
             "fold": fold, "genes": len(held), "epochs": " ".join(map(str, fit["epochs"].tolist())),
@@ -321,6 +335,13 @@ def main(argv: list[str] | None = None) -> int:
             f"a Poisson at each held-out gene's true share of the library {reference_auc['oracle_level']:.3f} "
             "(reads the held-out truth, so no method can use it: it shows how much the unknown gene level costs)."
             if likelihood != "gaussian" else ""
+        ),
+        (
+            "Per-cell spread: Spearman over cells of the predicted sd with the absolute error, median over "
+            f"genes {np.nanmedian(genes['sd_error_spearman']):.3f} ({int(genes['sd_error_spearman'].notna().sum())} "
+            "genes whose sd varies by cell; 0 would mean the sd says nothing about which cells are off)."
+            if genes["sd_error_spearman"].notna().any() else
+            "Per-cell spread: the predicted sd is constant over cells for every held-out gene."
         ),
         "P(0) bins (mean predicted, observed zero frequency, values): "
         + "; ".join(f"({p:.3f}, {o:.3f}, {n})" for p, o, n in zero_bins),

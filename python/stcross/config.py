@@ -49,7 +49,8 @@ class ModelConfig:
         Weight ``w`` of the latent-neighbour estimate in the imputed mean of a gene ST
         did not measure: mean = (1 - w) * decoder + w * the similarity-weighted SC values
         of the ST cell's ``n_blend_neighbors`` nearest SC cells in the joint latent space
-        (on ST's scale). ``None``: 0.5 when both likelihoods are gaussian, where it
+        (on ST's scale). For the gaussian likelihood the spread becomes the mixture's of
+        the two estimates, so it varies by cell. ``None``: 0.5 when both likelihoods are gaussian, where it
         imputed better, and 0 for counts, where raw neighbours' counts imputed worse
         (benchmarks/REPORT.md). Only 0 is allowed with a count and a gaussian likelihood.
     n_blend_neighbors

@@ -120,6 +120,25 @@ def with_mean(dist: Distribution, mean: torch.Tensor) -> Distribution:
     raise TypeError(msg)
 
 
+def blend_with_estimate(
+    dist: Distribution, weight: torch.Tensor, mean: torch.Tensor, variance: torch.Tensor | None = None
+) -> Distribution:
+    """``dist`` mixed with a second estimate of mean ``mean`` (and spread ``variance``) by ``weight``.
+
+    The mean becomes (1 - w) * dist.mean + w * mean. A Gaussian becomes the Normal with the
+    moments of the mixture (1 - w) * dist + w * estimate, whose variance (1 - w) sd**2 +
+    w variance + w (1 - w) (mean difference)**2 grows where the estimates disagree or the
+    second one is spread out. Count distributions keep their shape parameters (:func:`with_mean`).
+    """
+    blended_mean = dist.mean + weight * (mean - dist.mean)
+    if isinstance(dist, Normal) and variance is not None:
+        mixture_variance = (
+            (1 - weight) * dist.variance + weight * variance + weight * (1 - weight) * (mean - dist.mean) ** 2
+        )
+        return Normal(blended_mean, mixture_variance.clamp_min(_EPS).sqrt())
+    return with_mean(dist, blended_mean)
+
+
 def zero_probability(dist: Distribution) -> torch.Tensor:
     """P(X = 0) under a count distribution; P(X <= 0) under the Gaussian.
 

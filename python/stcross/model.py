@@ -316,7 +316,8 @@ class CrossModalModel:
         ``"mean"``, ``"sd"``, ``"p_zero"`` (P(X = 0); P(X <= 0) for a Gaussian),
         ``"lower"``, ``"upper"`` (the interval). For genes ST did not measure, the mean
         blends the decoder with the latent-neighbour estimate by ``config.neighbor_blend``
-        (stored in ``uns["stcross"]["neighbor_blend"]``). ``uns["stcross"]`` also says
+        (stored in ``uns["stcross"]["neighbor_blend"]``); with the gaussian likelihood so does
+        the spread, which then varies by cell. ``uns["stcross"]`` also says
         whether the interval is conformally calibrated (see :meth:`calibrate`); ``obs``
         and ``obsm`` are copies of the ST object's.
         """

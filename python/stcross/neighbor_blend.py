@@ -3,7 +3,8 @@
 The decoder's mean is a smooth function of z; the observed SC values of the cell's
 nearest SC cells in the joint latent space keep detail that it smooths away. On log-scale
 data their average imputed better than either alone (benchmarks/REPORT.md), so
-:class:`~stcross.ModelConfig`'s ``neighbor_blend`` mixes the two. Only each ST cell's top-k
+:class:`~stcross.ModelConfig`'s ``neighbor_blend`` mixes the two; for the gaussian likelihood
+the neighbours' spread and their disagreement with the decoder enter the predictive sd. Only each ST cell's top-k
 SC neighbours are kept (a sparse ST x SC weight matrix, k entries a row), never a dense
 cells x cells matrix.
 """
@@ -47,13 +48,18 @@ class NeighborEstimate:
     blend: np.ndarray
     gaussian_map: tuple[np.ndarray, np.ndarray, np.ndarray] | None
 
-    def mean(self, rows: slice, library: np.ndarray) -> np.ndarray:
-        """Estimates for ST cells ``rows`` (cells x genes); ``library`` holds those cells' sizes."""
-        estimate = np.asarray((self.weights[rows] @ self.values).todense(), dtype=np.float64)
+    def moments(self, rows: slice, library: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Mean and (gaussian only; None for counts) variance over the neighbours, for ST cells ``rows``.
+
+        ``library`` holds those cells' library sizes. Both are cells x genes, on ST's scale.
+        """
+        weights = self.weights[rows]
+        mean = np.asarray((weights @ self.values).todense(), dtype=np.float64)
         if self.gaussian_map is None:
-            return estimate * library[:, None]
+            return mean * library[:, None], None
+        second = np.asarray((weights @ self.values.multiply(self.values)).todense(), dtype=np.float64)
         level, ratio, sc_mean = self.gaussian_map
-        return level + ratio * (estimate - sc_mean)
+        return level + ratio * (mean - sc_mean), np.maximum(second - mean**2, 0.0) * ratio**2
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ import scipy.stats as stats
 import torch
 
 from .config import COUNT_LIKELIHOODS
-from .distributions import with_mean, zero_probability
+from .distributions import blend_with_estimate, zero_probability
 from .module import SC, ST, CrossModalVAE
 
 if TYPE_CHECKING:
@@ -184,8 +184,8 @@ def predictive_summary(
 ) -> dict[str, np.ndarray]:
     """Mean, sd, P(0) and central ``interval`` bounds, cells x genes, as float32 arrays.
 
-    With ``neighbors``, each distribution's mean moves towards the latent-neighbour
-    estimate by the gene's blend weight, keeping its shape parameters.
+    With ``neighbors``, each distribution is blended with the latent-neighbour estimate by
+    the gene's blend weight (:func:`~stcross.distributions.blend_with_estimate`).
     """
     likelihood = module.likelihoods[ST]
     params = st_gene_parameters(module, index)
@@ -198,7 +198,7 @@ def predictive_summary(
 
     def dist_at(z, lib, target):
         dist = module.predictive(ST, z, lib, gene_index=index, normalize_index=module.st_gene_index, gene_params=params)
-        return dist if target is None else with_mean(dist, dist.mean + blend * (target - dist.mean))
+        return dist if target is None else blend_with_estimate(dist, blend, *target)
 
     with torch.no_grad():
         for start in range(0, n, batch_size):
@@ -206,8 +206,8 @@ def predictive_summary(
             z, lib = mean_z[rows], library[rows]
             target = None
             if neighbors is not None:
-                estimate = neighbors.mean(rows, lib.cpu().numpy().astype(np.float64))
-                target = torch.as_tensor(estimate, dtype=z.dtype, device=z.device)
+                moments = neighbors.moments(rows, lib.cpu().numpy().astype(np.float64))
+                target = tuple(None if m is None else torch.as_tensor(m, dtype=z.dtype, device=z.device) for m in moments)
             if n_samples <= 0:
                 dist = dist_at(z, lib, target)
                 mean, var, p0 = (t.cpu().numpy().astype(np.float64) for t in (dist.mean, dist.variance, zero_probability(dist)))

@@ -66,9 +66,9 @@ def test_weight_zero_is_the_decoder_and_the_blend_is_linear(gaussian_runs):
     # A panel gene keeps the model's reconstruction.
     np.testing.assert_array_equal(half.X[:, -1], decoder.X[:, -1])
     assert not np.allclose(half.X[:, :-1], decoder.X[:, :-1])
-    # The Gaussian keeps its spread and moves its interval with the mean.
-    np.testing.assert_allclose(half.layers["sd"], decoder.layers["sd"], rtol=1e-5)
-    np.testing.assert_allclose(half.layers["upper"] - half.X, decoder.layers["upper"] - decoder.X, atol=1e-4)
+    # The panel gene keeps its spread; intervals stay centred on the blended mean.
+    np.testing.assert_array_equal(half.layers["sd"][:, -1], decoder.layers["sd"][:, -1])
+    np.testing.assert_allclose(half.layers["upper"] - half.X, half.X - half.layers["lower"], atol=1e-4)
 
 
 def _dense_reference_weights(z_st, z_sc, k=30, temperature=0.1):
@@ -89,6 +89,24 @@ def test_full_weight_is_the_similarity_weighted_sc_values_on_st_scale(gaussian_r
     index = torch.tensor([list(model.plan.decoder).index(g) for g in hidden])
     level, ratio, sc_mean = (t.numpy() for t in gaussian_sc_to_st(model.module, index))
     np.testing.assert_allclose(imputed.X[:, :-1], level + ratio * (expected_sc - sc_mean), rtol=1e-3, atol=1e-3)
+
+
+def test_gaussian_spread_is_the_mixture_of_decoder_and_neighbours(gaussian_runs):
+    runs, sc, _, _, hidden = gaussian_runs
+    model, half = runs[0.5]
+    decoder, neighbours = runs[0.0][1], runs[1.0][1]
+    top, w = _dense_reference_weights(model.latent("st"), model.latent("sc"))
+    values = np.asarray(sc[:, hidden].X, dtype=np.float64)[top]  # (ST, k, genes)
+    index = torch.tensor([list(model.plan.decoder).index(g) for g in hidden])
+    ratio = gaussian_sc_to_st(model.module, index)[1].numpy()
+    mean_sc = np.einsum("nk,nkg->ng", w, values)
+    variance = np.einsum("nk,nkg->ng", w, (values - mean_sc[:, None, :]) ** 2) * ratio**2
+    d, k = decoder.X[:, :-1], neighbours.X[:, :-1]
+    expected = np.sqrt(0.5 * decoder.layers["sd"][:, :-1] ** 2 + 0.5 * variance + 0.25 * (d - k) ** 2)
+    np.testing.assert_allclose(half.layers["sd"][:, :-1], expected, rtol=1e-3, atol=1e-5)
+    # A per-gene sd became a per-cell one.
+    assert np.all(np.ptp(decoder.layers["sd"][:, :-1], axis=0) < 1e-5)
+    assert np.all(half.layers["sd"][:, :-1].std(0) > 1e-3)
 
 
 def test_blend_imputes_hidden_log_genes_better_than_the_short_trained_decoder(gaussian_runs):
