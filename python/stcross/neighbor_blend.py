@@ -3,10 +3,10 @@
 The decoder's mean is a smooth function of z; the observed SC values of the cell's
 nearest SC cells in the joint latent space keep detail that it smooths away. On log-scale
 data their average imputed better than either alone (benchmarks/REPORT.md), so
-:class:`~stcross.ModelConfig`'s ``neighbor_blend`` mixes the two; for the gaussian likelihood
-the neighbours' spread and their disagreement with the decoder enter the predictive sd. Only each ST cell's top-k
-SC neighbours are kept (a sparse ST x SC weight matrix, k entries a row), never a dense
-cells x cells matrix.
+:class:`~stcross.ModelConfig`'s ``neighbor_blend`` mixes the two; for the gaussian
+likelihood the neighbours' spread and their disagreement with the decoder enter the predictive
+sd. Only each ST cell's top-k SC neighbours are kept (a sparse ST x SC weight matrix, k entries
+a row), never a dense cells x cells matrix.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ _TEMPERATURE = 0.1
 
 @dataclass
 class NeighborEstimate:
-    """Per-gene latent-neighbour means of ST cells, on ST's scale, computed a chunk at a time.
+    """Latent-neighbour means and spreads of ST cells' genes, on ST's scale, a chunk at a time.
 
     Attributes
     ----------
@@ -38,6 +38,8 @@ class NeighborEstimate:
         SC cell's panel total (counts; cells without panel counts are left out).
     blend
         Per-gene weight of the estimate in the imputed mean (0 for panel genes).
+    squares
+        ``values`` squared (gaussian only: the neighbours' variance), else None.
     gaussian_map
         ``(level, ratio, sc_mean)`` of :func:`~stcross.predictive.gaussian_sc_to_st`, or None
         for counts, whose fractions are multiplied by the ST cell's library size instead.
@@ -46,6 +48,7 @@ class NeighborEstimate:
     weights: sp.csr_matrix
     values: sp.csr_matrix
     blend: np.ndarray
+    squares: sp.csr_matrix | None
     gaussian_map: tuple[np.ndarray, np.ndarray, np.ndarray] | None
 
     def moments(self, rows: slice, library: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -57,7 +60,7 @@ class NeighborEstimate:
         mean = np.asarray((weights @ self.values).todense(), dtype=np.float64)
         if self.gaussian_map is None:
             return mean * library[:, None], None
-        second = np.asarray((weights @ self.values.multiply(self.values)).todense(), dtype=np.float64)
+        second = np.asarray((weights @ self.squares).todense(), dtype=np.float64)
         level, ratio, sc_mean = self.gaussian_map
         return level + ratio * (mean - sc_mean), np.maximum(second - mean**2, 0.0) * ratio**2
 
@@ -89,7 +92,7 @@ def neighbor_estimate(
     sc_values = sp.csr_matrix(sc_values)
     values = sc_values[:, index].astype(np.float64)
     reference = np.arange(sc_values.shape[0])
-    gaussian_map = None
+    gaussian_map, squares = None, None
     if module.likelihoods[SC] in COUNT_LIKELIHOODS:
         # Fractions of the panel total, as the decoder's shares are renormalised over the panel;
         # an SC cell without panel counts has no fractions and is no one's neighbour.
@@ -105,9 +108,10 @@ def neighbor_estimate(
                 t.cpu().numpy().astype(np.float64)
                 for t in gaussian_sc_to_st(module, torch.as_tensor(index, device=module.st_gene_index.device))
             )
+        squares = values.multiply(values).tocsr()
     neighbours, similarity = top_k_similar(_unit_rows(z_st), _unit_rows(z_sc[reference]), n_neighbors, device=device)
     w = np.exp((similarity - similarity[:, :1]) / _TEMPERATURE).astype(np.float64)
     w /= w.sum(1, keepdims=True)
     n, k = neighbours.shape
     weights = sp.csr_matrix((w.ravel(), neighbours.ravel(), np.arange(0, n * k + 1, k)), shape=(n, len(reference)))
-    return NeighborEstimate(weights, values, blend, gaussian_map)
+    return NeighborEstimate(weights, values, blend, squares, gaussian_map)
