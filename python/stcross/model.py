@@ -249,11 +249,18 @@ class CrossModalModel:
         return torch.from_numpy(mean), torch.from_numpy(std)
 
     # -- results -----------------------------------------------------------------------
-    def _encode_all(self, modality: int, batch_size: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+    def _batcher(self) -> Batcher:
+        """A batcher with every cell's partner state computed (the trained network, eval mode)."""
         self._require_trained()
         self.module.eval()
         batcher = Batcher(self.module, self.data, self.graph, self.device)
         batcher.refresh()
+        return batcher
+
+    def _encode_all(
+        self, modality: int, batch_size: int = 2048, batcher: Batcher | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        batcher = batcher or self._batcher()
         n = self.data[modality].n_cells
         means, log_vars = [], []
         with torch.no_grad():
@@ -325,13 +332,15 @@ class CrossModalModel:
             msg = f"interval must lie strictly between 0 and 1, got {interval}."
             raise ValueError(msg)
         names = self._resolve_genes(genes)
-        mean_z, log_var_z = self._encode_all(ST)
+        batcher = self._batcher()  # one refresh of the partner states serves both encodings
+        mean_z, log_var_z = self._encode_all(ST, batcher=batcher)
         positions = np.array([self._gene_position[g] for g in names])
         index = torch.from_numpy(positions).to(self.device)
         neighbors = None
         if self.neighbor_blend > 0:
             neighbors = neighbor_estimate(
-                self.module, mean_z.cpu().numpy(), self.latent("sc"), self.data[SC].targets.matrix, positions,
+                self.module, mean_z.cpu().numpy(), self._encode_all(SC, batcher=batcher)[0].cpu().numpy(),
+                self.data[SC].targets.matrix, positions,
                 weight=self.neighbor_blend, n_neighbors=self.config.n_blend_neighbors, device=str(self.device),
             )
         summary = predictive_summary(
