@@ -29,7 +29,8 @@ if [[ ! -x "$venv/bin/python" ]]; then
 fi
 "$venv/bin/python" -m pip install -q --upgrade pip >&2
 # torch pinned: this version's CPU wheel is on the machine; an unpinned torch pulls CUDA.
-# numpy<2: reticulate 1.28 cannot convert NumPy 2 arrays.
+# numpy<2 here only: this venv is the one R reaches, and Debian 12's reticulate 1.28 cannot
+# convert NumPy 2 arrays. The package itself supports NumPy 2 (.ci/pytest-numpy2.sh tests it).
 "$venv/bin/python" -m pip install -q "torch==2.13.0" "numpy<2" >&2
 "$venv/bin/python" -m pip install -q -e "$repo[test]" >&2
 echo "$venv/bin/python"

@@ -188,7 +188,7 @@ def plan_genes(sc_genes: pd.Index, st_genes: pd.Index, genes=None, *, case_insen
         lookup = {str(g).upper(): g for g in sc_genes} if case_insensitive else {g: g for g in sc_genes}
         absent = [g for g in requested if (str(g).upper() if case_insensitive else g) not in lookup]
         if absent:
-            _fail(f"{len(absent)} requested genes are not in the SC data, e.g. {absent[:5]}; only SC genes can be imputed.")
+            _fail(f"{len(absent)} requested genes are not in the SC data, e.g. {[str(g) for g in absent[:5]]}; only SC genes can be imputed.")
         imputable = list(dict.fromkeys(lookup[str(g).upper() if case_insensitive else g] for g in requested))
     keep = set(imputable) | set(shared)
     decoder = [g for g in sc_genes if g in keep]

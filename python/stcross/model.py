@@ -290,7 +290,7 @@ class CrossModalModel:
         absent = [g for g in requested if key(g) not in lookup]
         if absent:
             msg = (
-                f"{len(absent)} requested genes cannot be imputed, e.g. {absent[:5]}: they are not among the "
+                f"{len(absent)} requested genes cannot be imputed, e.g. {[str(g) for g in absent[:5]]}: they are not among the "
                 "SC genes this model was built with (see model.imputable_genes)."
             )
             raise ValueError(msg)

@@ -180,6 +180,13 @@ def test_requested_gene_not_in_sc(pair):
         build(sc, st, genes=["Gene1", "Nope"])
 
 
+def test_missing_genes_from_a_numpy_array_are_named_plainly(pair):
+    # NumPy 2 prints array elements as np.str_('Nope'); a user should read Nope.
+    sc, st = pair
+    with pytest.raises(ValueError, match=r"e\.g\. \['Nope'\]"):
+        build(sc, st, genes=np.array(["Gene1", "Nope"]))
+
+
 def test_unknown_likelihood(pair):
     sc, st = pair
     with pytest.raises(ValueError, match="not supported"):

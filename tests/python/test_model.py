@@ -73,6 +73,8 @@ def test_unknown_gene_and_bad_interval(trained):
     model, *_ = trained
     with pytest.raises(ValueError, match="cannot be imputed"):
         model.impute(genes=["Gene30", "Missing"])
+    with pytest.raises(ValueError, match=r"e\.g\. \['Missing'\]"):
+        model.impute(genes=np.array(["Gene30", "Missing"]))
     with pytest.raises(ValueError, match="between 0 and 1"):
         model.impute(genes=["Gene30"], interval=1.5)
 

@@ -236,7 +236,7 @@ def _baseline(
         raise ValueError(msg)
     missing = [g for g in genes if g not in adata_sc.var_names]
     if missing:
-        msg = f"{len(missing)} requested genes are not SC genes, e.g. {missing[:5]}."
+        msg = f"{len(missing)} requested genes are not SC genes, e.g. {[str(g) for g in missing[:5]]}."
         raise ValueError(msg)
 
     x_sc = _matrix(adata_sc, layer_sc, "adata_sc")
