@@ -10,9 +10,15 @@
 #' use in pipes.
 #'
 #' @param model An [stcross_model].
-#' @param n.folds Number of gene folds.
-#' @param verbose Show messages from Python.
-#' @param ... Further arguments passed to the Python `calibrate()` method.
+#' @param n.folds Number of gene folds (one refit each).
+#' @param max.epochs Cap on each refit's epochs (cheaper calibration); `NULL`
+#'   trains each refit as the model was trained.
+#' @param seed.use Seed of the gene folds.
+#' @param threads Torch threads for this call (see [TrainStcross()]).
+#' @param verbose Show a progress bar (one step per fold) and messages from
+#'   Python as they happen.
+#' @param ... Further settings of the Python `calibrate()` method, with R-style
+#'   names (e.g. `level.bins = 2`, `max.cells = 20000`).
 #' @return `model`, invisibly.
 #' @examples
 #' \donttest{
@@ -26,9 +32,17 @@
 #' }
 #' }
 #' @export
-CalibrateStcross <- function(model, n.folds = 5, verbose = TRUE, ...) {
+CalibrateStcross <- function(model, n.folds = 5, max.epochs = NULL, seed.use = 0, threads = 1,
+                             verbose = TRUE, ...) {
   .check_model(model)
-  .py_call(model$py$calibrate(n_folds = .count(n.folds, "n.folds", min = 2L), ...),
-           "calibrating the intervals", verbose)
+  args <- c(
+    list(n_folds = .count(n.folds, "n.folds", min = 2L),
+         max_epochs = .count(max.epochs, "max.epochs"),
+         seed = .count(seed.use, "seed.use", min = 0L),
+         threads = .count(threads, "threads"),
+         progress = FALSE),
+    .py_kwargs(list(...), "CalibrateStcross")
+  )
+  .py_call(do.call(model$py$calibrate, args), "calibrating the intervals", verbose)
   invisible(model)
 }

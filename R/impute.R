@@ -35,8 +35,10 @@
 #'   Names of the uncertainty assays; `NULL` skips one.
 #' @param assay The ST assay the model was trained on, recorded in the command
 #'   log; `NULL` for `DefaultAssay(object)`.
-#' @param verbose Show messages from Python.
-#' @param ... Further arguments passed to the Python `impute()` method.
+#' @param threads Torch threads for this call (see [TrainStcross()]).
+#' @param verbose Show messages from Python as they happen.
+#' @param ... Further settings of the Python `impute()` method, with R-style
+#'   names (e.g. `batch.size = 512`).
 #' @return The Seurat method returns `object` with the new assays. The matrix
 #'   interface returns a list of features x cells matrices `mean`, `sd`,
 #'   `lower`, `upper`, `p.zero` and `info` (a list with `interval`,
@@ -71,7 +73,7 @@ ImputeStcross.Seurat <- function(object, model, features = NULL, interval = 0.9,
                                  lower.assay.name = paste0(new.assay.name, ".lower"),
                                  upper.assay.name = paste0(new.assay.name, ".upper"),
                                  pzero.assay.name = paste0(new.assay.name, ".pzero"),
-                                 assay = NULL, verbose = TRUE, ...) {
+                                 assay = NULL, threads = 1, verbose = TRUE, ...) {
   .check_model(model)
   .match_cells(object, model, "st")
   names <- list(mean = new.assay.name, sd = sd.assay.name, lower = lower.assay.name,
@@ -79,8 +81,9 @@ ImputeStcross.Seurat <- function(object, model, features = NULL, interval = 0.9,
   names <- names[!vapply(names, is.null, logical(1))]
   .check_assay_names(object, names)
   result <- .impute(model, features = features, interval = interval, n.samples = n.samples,
-                    verbose = verbose, ...)
+                    threads = threads, verbose = verbose, ...)
   cells <- colnames(object)
+  .warn_replaced_assays(object, names, nrow(result$mean))
   for (statistic in names(names)) {
     values <- result[[statistic]][, cells, drop = FALSE]
     new_assay <- SeuratObject::CreateAssayObject(data = values)
@@ -101,10 +104,10 @@ ImputeStcross.Seurat <- function(object, model, features = NULL, interval = 0.9,
 #' @rdname ImputeStcross
 #' @export
 ImputeStcross.stcross_model <- function(object, features = NULL, interval = 0.9, n.samples = 0,
-                                        verbose = TRUE, ...) {
+                                        threads = 1, verbose = TRUE, ...) {
   .check_model(object)
   .impute(object, features = features, interval = interval, n.samples = n.samples,
-          verbose = verbose, ...)
+          threads = threads, verbose = verbose, ...)
 }
 
 #' @export
@@ -113,6 +116,24 @@ ImputeStcross.default <- function(object, ...) {
     "ImputeStcross() needs the ST Seurat object and a model, or an stcross_model; got %s.",
     paste(class(object), collapse = "/")
   ), call. = FALSE)
+}
+
+# A second imputation under the same names replaces the first: say so, with what to do.
+.warn_replaced_assays <- function(object, names, n.genes) {
+  existing <- intersect(unlist(names), SeuratObject::Assays(object))
+  if (!length(existing)) {
+    return(invisible())
+  }
+  before <- nrow(object[[existing[1]]])
+  warning(.stcross_warning(
+    sprintf(paste0("ImputeStcross() replaces the existing assay%s %s (%d genes) with this ",
+                   "imputation (%d genes). To keep both, pass another new.assay.name; to ",
+                   "add genes, impute them all in one call (features = c(...))."),
+            if (length(existing) > 1) "s" else "", paste(.quote(existing), collapse = ", "),
+            before, n.genes),
+    "stcross_assay_replaced"
+  ))
+  invisible()
 }
 
 # The new assays must not replace the data the user measured.
@@ -133,15 +154,16 @@ ImputeStcross.default <- function(object, ...) {
   invisible()
 }
 
-.impute <- function(model, features, interval, n.samples, verbose, ...) {
+.impute <- function(model, features, interval, n.samples, threads, verbose, ...) {
   if (!is.numeric(interval) || length(interval) != 1L || !(interval > 0 && interval < 1)) {
     stop("interval must be a number between 0 and 1, e.g. 0.9.", call. = FALSE)
   }
   args <- c(
     list(genes = if (is.null(features)) NULL else .py_list(features),
          interval = as.numeric(interval),
-         n_samples = .count(n.samples, "n.samples", min = 0L)),
-    list(...)
+         n_samples = .count(n.samples, "n.samples", min = 0L),
+         threads = .count(threads, "threads")),
+    .py_kwargs(list(...), "ImputeStcross")
   )
   imputed <- .py_call(do.call(model$py$impute, args), "imputing", verbose)
   genes <- .py_strings(imputed$var_names)

@@ -27,8 +27,10 @@
 #' @param meta.prefix Prefix of the metadata column names.
 #' @param assay Assay the DimReduc is associated with; `NULL` for
 #'   `DefaultAssay(object)`.
-#' @param verbose Show messages from Python.
-#' @param ... Further arguments passed to the Python `locate()` method.
+#' @param threads Torch threads for this call (see [TrainStcross()]).
+#' @param verbose Show messages from Python as they happen.
+#' @param ... Further settings of the Python `locate()` method, with R-style
+#'   names (e.g. `n.neighbors = 20`, `seed.use = 1`).
 #' @return The Seurat method returns `object` with the metadata and DimReduc.
 #'   The matrix interface returns a data.frame with one row per SC cell and
 #'   columns `x`, `y` (, `z`) and `sd`.
@@ -53,13 +55,13 @@ LocateStcross <- function(object, ...) {
 LocateStcross.Seurat <- function(object, model, method = c("knn", "regression"),
                                  reduction.name = "stcross.location",
                                  reduction.key = "STCROSSLOC_", meta.prefix = "stcross",
-                                 assay = NULL, verbose = TRUE, ...) {
+                                 assay = NULL, threads = 1, verbose = TRUE, ...) {
   .check_model(model)
   .match_cells(object, model, "sc")
   method <- match.arg(method)
   .check_key(reduction.key)
   assay <- assay %||% SeuratObject::DefaultAssay(object)
-  location <- .locate(model, method = method, verbose = verbose, ...)
+  location <- .locate(model, method = method, threads = threads, verbose = verbose, ...)
   location <- location[colnames(object), , drop = FALSE]
   axes <- setdiff(colnames(location), "sd")
   meta <- location
@@ -85,9 +87,9 @@ LocateStcross.Seurat <- function(object, model, method = c("knn", "regression"),
 #' @rdname LocateStcross
 #' @export
 LocateStcross.stcross_model <- function(object, method = c("knn", "regression"),
-                                        verbose = TRUE, ...) {
+                                        threads = 1, verbose = TRUE, ...) {
   .check_model(object)
-  .locate(object, method = match.arg(method), verbose = verbose, ...)
+  .locate(object, method = match.arg(method), threads = threads, verbose = verbose, ...)
 }
 
 #' @export
@@ -98,8 +100,10 @@ LocateStcross.default <- function(object, ...) {
   ), call. = FALSE)
 }
 
-.locate <- function(model, method, verbose, ...) {
-  frame <- .py_call(model$py$locate(method = method, ...), "locating the SC cells", verbose)
+.locate <- function(model, method, threads, verbose, ...) {
+  args <- c(list(method = method, threads = .count(threads, "threads")),
+            .py_kwargs(list(...), "LocateStcross"))
+  frame <- .py_call(do.call(model$py$locate, args), "locating the SC cells", verbose)
   cells <- .py_strings(frame$index)
   columns <- .py_strings(frame$columns)
   values <- reticulate::py_to_r(frame$to_numpy(dtype = "float64"))

@@ -74,6 +74,7 @@ format.stcross_model <- function(x, ...) {
     sprintf("  %d shared genes (e.g. %s); %d imputable genes", length(x$shared.genes),
             paste(head(x$shared.genes, 3), collapse = ", "), length(x$imputable.genes)),
     if (!is.null(history)) sprintf("  trained for %d epochs%s", nrow(history), last),
+    if (alive) .calibration_line(x),
     if (!alive) "  The Python model is gone (saved R object or new session): reload it with LoadStcross()."
   )
 }
@@ -83,6 +84,14 @@ format.stcross_model <- function(x, ...) {
 print.stcross_model <- function(x, ...) {
   cat(format(x), sep = "\n")
   invisible(x)
+}
+
+.calibration_line <- function(model) {
+  if (reticulate::py_is_null_xptr(model$py) ||
+      inherits(reticulate::py_get_attr(model$py, "calibration"), "python.builtin.NoneType")) {
+    return("  intervals: not calibrated (run CalibrateStcross())")
+  }
+  "  intervals: calibrated on held-out panel genes (conformal)"
 }
 
 .model_alive <- function(model) {

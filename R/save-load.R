@@ -4,8 +4,15 @@
 #' lists and versions as JSON, the weights as a PyTorch state dict), written
 #' by Python and readable from Python too
 #' (`stcross.CrossModalModel.load(path, adata_sc, adata_st)`).
-#' `LoadStcross()` rebuilds the model from that directory and the same data,
-#' given as in [TrainStcross()]; Python checks that the genes match.
+#' `LoadStcross()` rebuilds the model from that directory and data given as in
+#' [TrainStcross()]; genes are matched by name (their order does not matter).
+#'
+#' Loaded with the data it was trained on, the model gives exactly its own
+#' results. Loaded onto other cells (a trained model applied to a new section or
+#' sample), its weights are used as trained, but each cell's cross-modal partners
+#' are found again among the cells given, so predictions follow those partners,
+#' also for cells that were in the training data. stcross warns when this
+#' happens.
 #'
 #' A model handle does not survive [saveRDS()] or a new R session: save the
 #' model with `SaveStcross()` and the Seurat objects as usual.
@@ -13,8 +20,9 @@
 #' @param model An [stcross_model].
 #' @param path Directory to write or read.
 #' @param overwrite Replace an existing model directory.
-#' @param sc,st The single-cell and spatial data the model was trained on:
-#'   Seurat objects or matrices, as for [TrainStcross()].
+#' @param sc,st Single-cell and spatial data with the model's genes (usually
+#'   the data it was trained on): Seurat objects or matrices, as for
+#'   [TrainStcross()].
 #' @param ... How to read `sc` and `st`: `sc.assay`, `st.assay`, `sc.layer`,
 #'   `st.layer`, `coords`, `fov` for Seurat objects (see [TrainStcross()]),
 #'   `coords` for matrices; also `verbose`.

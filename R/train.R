@@ -43,9 +43,14 @@
 #'   defaults.
 #' @param seed.use Random seed; training is reproducible for a given seed.
 #' @param device `"auto"`, `"cpu"` or `"cuda"`.
-#' @param verbose Show progress and messages from Python.
-#' @param ... Further arguments passed to the Python `train()` method, named as
-#'   in Python (e.g. `patience = 5L`).
+#' @param threads Torch threads for this call (restored afterwards); `NULL` keeps
+#'   the current setting. One thread is the measured default: stcross's layers are
+#'   small, and a second thread makes training several times slower when another
+#'   process holds a core. Setting `OMP_NUM_THREADS` from R after Python has started
+#'   has no effect; use this argument.
+#' @param verbose Show a progress bar and messages from Python as they happen.
+#' @param ... Further training settings, with R-style names (e.g.
+#'   `patience = 5L`, `weight.decay = 0`).
 #' @return An [stcross_model] handle.
 #' @seealso [ImputeStcross()], [LocateStcross()], [EmbedStcross()],
 #'   [SaveStcross()].
@@ -76,13 +81,13 @@ TrainStcross.Seurat <- function(sc, st, sc.assay = NULL, st.assay = NULL, sc.lay
                                 likelihood.sc = "zinb", likelihood.st = "nb",
                                 case.insensitive = FALSE, config = NULL, max.epochs = NULL,
                                 batch.size = NULL, lr = NULL, seed.use = 0, device = "auto",
-                                verbose = TRUE, ...) {
+                                threads = 1, verbose = TRUE, ...) {
   inputs <- .seurat_inputs(sc, st, sc.assay = sc.assay, st.assay = st.assay,
                            sc.layer = sc.layer, st.layer = st.layer, coords = coords, fov = fov)
   .train_model(inputs, features = features, likelihood.sc = likelihood.sc,
                likelihood.st = likelihood.st, case.insensitive = case.insensitive,
                config = config, max.epochs = max.epochs, batch.size = batch.size, lr = lr,
-               seed.use = seed.use, device = device, verbose = verbose, ...)
+               seed.use = seed.use, device = device, threads = threads, verbose = verbose, ...)
 }
 
 #' @rdname TrainStcross
@@ -90,7 +95,7 @@ TrainStcross.Seurat <- function(sc, st, sc.assay = NULL, st.assay = NULL, sc.lay
 TrainStcross.default <- function(sc, st, coords, features = NULL, likelihood.sc = "zinb",
                                  likelihood.st = "nb", case.insensitive = FALSE, config = NULL,
                                  max.epochs = NULL, batch.size = NULL, lr = NULL, seed.use = 0,
-                                 device = "auto", verbose = TRUE, ...) {
+                                 device = "auto", threads = 1, verbose = TRUE, ...) {
   if (inherits(st, "Seurat")) {
     stop("sc is not a Seurat object but st is: pass two Seurat objects or two matrices.",
          call. = FALSE)
@@ -99,11 +104,12 @@ TrainStcross.default <- function(sc, st, coords, features = NULL, likelihood.sc 
   .train_model(inputs, features = features, likelihood.sc = likelihood.sc,
                likelihood.st = likelihood.st, case.insensitive = case.insensitive,
                config = config, max.epochs = max.epochs, batch.size = batch.size, lr = lr,
-               seed.use = seed.use, device = device, verbose = verbose, ...)
+               seed.use = seed.use, device = device, threads = threads, verbose = verbose, ...)
 }
 
 .train_model <- function(inputs, features, likelihood.sc, likelihood.st, case.insensitive,
-                         config, max.epochs, batch.size, lr, seed.use, device, verbose, ...) {
+                         config, max.epochs, batch.size, lr, seed.use, device, threads, verbose,
+                         ...) {
   stcross <- inputs$module
   model_args <- list(
     inputs$sc, inputs$st,
@@ -119,16 +125,21 @@ TrainStcross.default <- function(sc, st, coords, features = NULL, likelihood.sc 
   }
   model <- .py_call(do.call(stcross$CrossModalModel, model_args),
                     "checking the data and building the model", verbose)
-  train_args <- c(
-    list(
-      max_epochs = .count(max.epochs, "max.epochs"),
-      seed = .count(seed.use, "seed.use", min = 0L),
-      device = .one_string(device, "device"),
-      progress_bar = isTRUE(verbose)
-    ),
+  # Every training setting goes into one TrainConfig, so R-style extras such as
+  # patience = 5 reach it, and a misspelt one is named in the error.
+  settings <- c(
+    list(max_epochs = .count(max.epochs, "max.epochs"), seed = .count(seed.use, "seed.use", min = 0L)),
     if (!is.null(batch.size)) list(batch_size = .count(batch.size, "batch.size")),
     if (!is.null(lr)) list(lr = as.numeric(lr)),
-    list(...)
+    .py_kwargs(list(...), "TrainStcross")
+  )
+  train_config <- .py_call(do.call(stcross$TrainConfig, settings), "reading the training settings")
+  train_args <- list(
+    config = train_config,
+    device = .one_string(device, "device"),
+    threads = .count(threads, "threads"),
+    # R draws its own progress bar: tqdm writes to a stderr that R consoles do not show.
+    progress_bar = FALSE
   )
   .py_call(do.call(model$train, train_args), "training the model", verbose)
   .new_model(model, inputs, origin = "trained")
@@ -139,8 +150,12 @@ TrainStcross.default <- function(sc, st, coords, features = NULL, likelihood.sc 
     stop("config must be a named list of stcross.ModelConfig fields, e.g. list(n_latent = 10).",
          call. = FALSE)
   }
-  # Whole numbers go to Python as int, since several fields are sizes.
-  config <- lapply(config, function(value) {
+  .py_call(do.call(stcross$ModelConfig, .whole_numbers_as_integers(config)), "reading config")
+}
+
+# Whole numbers go to Python as int, since many settings are sizes or counts.
+.whole_numbers_as_integers <- function(values) {
+  lapply(values, function(value) {
     if (is.numeric(value) && length(value) == 1L && !is.na(value) && value == round(value) &&
         abs(value) < .Machine$integer.max && !is.integer(value) && value >= 1) {
       as.integer(value)
@@ -148,7 +163,6 @@ TrainStcross.default <- function(sc, st, coords, features = NULL, likelihood.sc 
       value
     }
   })
-  .py_call(do.call(stcross$ModelConfig, config), "reading config")
 }
 
 .one_string <- function(x, name) {

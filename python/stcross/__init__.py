@@ -9,8 +9,12 @@ from __future__ import annotations
 import importlib
 import logging
 
-from .config import ModelConfig, TrainConfig
-from .model import CrossModalModel
+from .torch_import import import_torch
+
+import_torch()  # first, before any submodule imports torch (see torch_import)
+
+from .config import ModelConfig, TrainConfig  # noqa: E402
+from .model import CrossModalModel  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -31,6 +31,7 @@ imputed gene that behaves unlike every panel gene is not covered by it.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -41,6 +42,9 @@ import numpy as np
 import pandas as pd
 
 from .config import COUNT_LIKELIHOODS
+from .errors import InputError
+from .inputs import MIN_SHARED_GENES
+from .progress import report as report_progress
 
 __all__ = ["Calibration", "calibrate_model", "fit_calibration", "heldout_predictions"]
 
@@ -497,13 +501,16 @@ def heldout_predictions(
         cells = np.sort(np.random.default_rng(seed).choice(n_cells, int(max_cells), replace=False))
     out = {k: np.empty((cells.size, len(genes)), np.float32) for k in ("truth", "mean", "sd", "p_zero")}
     epochs = []
+    report_progress("calibrating", 0, n_folds)
     for k, held in enumerate(folds):
         started = time.perf_counter()
         hidden = {model.plan.st_names[g] for g in held}
         kept = ~adata_st.var_names.isin(list(hidden))
-        inner = CrossModalModel(adata_sc, adata_st[:, kept].copy(), genes=imputable, **model._init_kwargs)
-        inner.train(config=settings, device=str(model.device), progress_bar=progress)
-        imputed = inner.impute(genes=held, n_samples=n_samples, seed=seed)
+        with _quiet_refit():
+            inner = CrossModalModel(adata_sc, adata_st[:, kept].copy(), genes=imputable, **model._init_kwargs)
+            # threads=None: the refits run under the thread count calibrate() was called with.
+            inner.train(config=settings, device=str(model.device), progress_bar=progress, threads=None)
+            imputed = inner.impute(genes=held, n_samples=n_samples, seed=seed, threads=None)
         columns = [position[g] for g in held]
         for key in ("mean", "sd", "p_zero"):
             out[key][:, columns] = np.asarray(imputed[:, held].layers[key])[cells]
@@ -514,21 +521,38 @@ def heldout_predictions(
             "Calibration fold %d/%d: %d genes hidden, %d epochs, %.1f s.",
             k + 1, n_folds, len(held), epochs[-1], time.perf_counter() - started,
         )
+        report_progress("calibrating", k + 1, n_folds)
     return {"genes": genes, "folds": folds, "epochs": epochs, "cells": cells, **out}
+
+
+@contextlib.contextmanager
+def _quiet_refit():
+    """Silence a refit's own log (its data checks repeat the trained model's, already logged;
+    its training and imputation lines would bury the one line per fold)."""
+    previous = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 def _check_folds(n_folds: int, n_genes: int) -> int:
     if isinstance(n_folds, bool) or int(n_folds) != n_folds or n_folds < 2:
         msg = f"n_folds must be an integer of at least 2, got {n_folds!r}."
-        raise ValueError(msg)
+        raise InputError(msg)
     n_folds = int(n_folds)
-    if n_genes < max(MIN_GENES_TOTAL, 2 * n_folds):
+    needed = max(MIN_GENES_TOTAL, 2 * n_folds)
+    while needed - -(-needed // n_folds) < MIN_SHARED_GENES:  # each refit keeps enough genes to find partners
+        needed += 1
+    if n_genes < needed:
         msg = (
             f"Too few ST panel genes to calibrate: {n_genes} shared genes, but {n_folds}-fold calibration "
-            f"needs at least {max(MIN_GENES_TOTAL, 2 * n_folds)} (at least {MIN_GENES_TOTAL} overall and two "
-            "held-out genes per fold). Use fewer folds, or keep the uncalibrated predictive intervals."
+            f"needs at least {needed} (at least {MIN_GENES_TOTAL} overall, two held-out genes per fold and "
+            f"{MIN_SHARED_GENES} kept to train each fold's model). Use fewer folds, or keep the uncalibrated "
+            "predictive intervals."
         )
-        raise ValueError(msg)
+        raise InputError(msg)
     return n_folds
 
 

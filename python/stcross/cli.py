@@ -17,12 +17,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .errors import InputError
+from .threads import DEFAULT_THREADS, check_threads, torch_threads
+
 logger = logging.getLogger("stcross")
 
-# Errors stcross raises for bad input; the CLI turns them into a message and exit code 2.
-USER_ERRORS = (
-    ValueError, TypeError, KeyError, FileNotFoundError, NotADirectoryError, FileExistsError, NotImplementedError
-)
+# Errors stcross raises for bad input (stcross.errors.InputError and its subclasses); the CLI turns
+# them into a message and exit code 2. Any other exception is a bug and keeps its traceback.
+USER_ERRORS = (InputError,)
 EXIT_USAGE = 2
 N_PLOT_GENES = 4
 # The demo calibrates on 3 folds of panel genes (5 is the library default) to stay short.
@@ -269,19 +271,19 @@ def _fit_impute(args: argparse.Namespace) -> int:
                f"{len(model.shared_genes)} shared genes, {len(model.imputable_genes)} imputable genes")
     start = time.perf_counter()
     model.train(max_epochs=args.max_epochs, seed=args.seed, device=args.device,
-                progress_bar=not args.quiet and sys.stderr.isatty())
+                progress_bar=not args.quiet and sys.stderr.isatty(), threads=None)
     train_s = time.perf_counter() - start
     _say(args, f"trained in {train_s:.1f} s ({_short_history(model)})")
     if args.calibrate:
         start = time.perf_counter()
         try:
-            model.calibrate(n_samples=args.n_samples)
+            model.calibrate(n_samples=args.n_samples, threads=None)
         except (ImportError, NotImplementedError) as err:
             msg = f"--calibrate is not available in this version of stcross ({err})."
             raise UsageError(msg) from err
         _say(args, f"calibrated intervals on held-out panel genes in {time.perf_counter() - start:.1f} s")
-    imputed = model.impute(interval=args.interval, n_samples=args.n_samples)
-    locations = model.locate()
+    imputed = model.impute(interval=args.interval, n_samples=args.n_samples, threads=None)
+    locations = model.locate(threads=None)
 
     files = _write_outputs(model, imputed, locations, out)
     panel = set(model.shared_genes)
@@ -345,7 +347,7 @@ def _demo(args: argparse.Namespace) -> int:
     kw = {"likelihood_sc": spec["likelihood_sc"], "likelihood_st": spec["likelihood_st"]}
     # A progress bar only on a terminal: logs and tests stay clean.
     train_kw = {"max_epochs": args.max_epochs, "seed": args.seed, "device": args.device,
-                "progress_bar": sys.stderr.isatty()}
+                "progress_bar": sys.stderr.isatty(), "threads": None}
     print(f"stcross demo on '{args.dataset}': {spec['description']}")
     print(f"  likelihoods SC={kw['likelihood_sc']}, ST={kw['likelihood_st']}; results go to {out}/")
 
@@ -359,9 +361,9 @@ def _demo(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     cv_model = stcross.CrossModalModel(adata_sc, st_kept, **kw).train(**train_kw)
     if args.calibration_folds:
-        cv_model.calibrate(n_folds=args.calibration_folds)
+        cv_model.calibrate(n_folds=args.calibration_folds, threads=None)
     cv_s = time.perf_counter() - start
-    held = cv_model.impute(genes=hidden, interval=args.interval)
+    held = cv_model.impute(genes=hidden, interval=args.interval, threads=None)
     truth = _dense(adata_st[:, hidden].X).astype(np.float64)
     pred = _dense(held.layers["mean"]).astype(np.float64)
     pcc = _pearson_columns(pred, truth)
@@ -382,10 +384,10 @@ def _demo(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     model = stcross.CrossModalModel(adata_sc, adata_st, **kw).train(**train_kw)
     if args.calibration_folds:
-        model.calibrate(n_folds=args.calibration_folds)
+        model.calibrate(n_folds=args.calibration_folds, threads=None)
     full_s = time.perf_counter() - start
-    imputed = model.impute(interval=args.interval)
-    locations = model.locate()
+    imputed = model.impute(interval=args.interval, threads=None)
+    locations = model.locate(threads=None)
     panel = set(model.shared_genes)
     n_unmeasured = sum(g not in panel for g in imputed.var_names)
     what = (f"{n_unmeasured} never measured in situ" if n_unmeasured
@@ -452,6 +454,14 @@ def _say(args: argparse.Namespace, text: str) -> None:
         print(text)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        return check_threads(int(text))
+    except ValueError:
+        msg = f"expected a positive whole number, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stcross",
@@ -481,6 +491,8 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--max-epochs", type=int, default=None, help="training epochs (default: the model's)")
     fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     fit.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    fit.add_argument("--threads", type=_positive_int, default=DEFAULT_THREADS,
+                     help=f"torch threads for the whole command (default {DEFAULT_THREADS}; see README)")
     fit.add_argument("--interval", type=float, default=0.9, help="prediction interval level (default 0.9)")
     fit.add_argument("--calibrate", action="store_true", help="calibrate intervals on held-out panel genes")
     fit.add_argument("--n-samples", type=int, default=0,
@@ -502,6 +514,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--max-epochs", type=int, default=None, help="training epochs (default: the model's)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    demo.add_argument("--threads", type=_positive_int, default=DEFAULT_THREADS,
+                      help=f"torch threads for the whole command (default {DEFAULT_THREADS})")
     demo.add_argument("--holdout", type=float, default=0.2, help="share of panel genes hidden (default 0.2)")
     demo.add_argument("--interval", type=float, default=0.9, help="prediction interval level (default 0.9)")
     demo.add_argument("--calibration-folds", type=int, default=DEMO_CALIBRATION_FOLDS,
@@ -546,7 +560,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         previous = logger.level
         logger.setLevel(logging.INFO)
     try:
-        return args.func(args)
+        # Every model call inside runs with threads=None, i.e. under this setting.
+        with torch_threads(args.threads):
+            return args.func(args)
     except UsageError as err:
         print(f"stcross {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE

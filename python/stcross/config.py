@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from .errors import InputError, InputTypeError
 
 Likelihood = Literal["zinb", "nb", "poisson", "gaussian"]
 COUNT_LIKELIHOODS = ("zinb", "nb", "poisson")
@@ -76,20 +79,20 @@ class ModelConfig:
         for name in ("n_hidden", "n_latent", "n_heads", "n_partners", "n_blend_neighbors"):
             if int(getattr(self, name)) < 1:
                 msg = f"ModelConfig.{name} must be a positive integer, got {getattr(self, name)!r}."
-                raise ValueError(msg)
+                raise InputError(msg)
         if self.n_hidden % self.n_heads:
             msg = f"ModelConfig.n_hidden ({self.n_hidden}) must be divisible by n_heads ({self.n_heads})."
-            raise ValueError(msg)
+            raise InputError(msg)
         for name in ("n_input_genes", "spatial_context", "n_pcs"):
             if int(getattr(self, name)) < 0:
                 msg = f"ModelConfig.{name} must be >= 0, got {getattr(self, name)!r}."
-                raise ValueError(msg)
+                raise InputError(msg)
         if not 0 <= self.dropout < 1:
             msg = f"ModelConfig.dropout must lie in [0, 1), got {self.dropout}."
-            raise ValueError(msg)
+            raise InputError(msg)
         if self.neighbor_blend is not None and not 0 <= self.neighbor_blend <= 1:
             msg = f"ModelConfig.neighbor_blend must lie in [0, 1] (or be None for the default), got {self.neighbor_blend}."
-            raise ValueError(msg)
+            raise InputError(msg)
 
     def blend_weight(self, likelihoods: tuple[str, str]) -> float:
         """The latent-neighbour weight for these (SC, ST) likelihoods (resolves ``None``)."""
@@ -103,7 +106,7 @@ class ModelConfig:
                 f"{likelihoods[0]!r} (SC) and {likelihoods[1]!r} (ST): SC values cannot be put on ST's scale. "
                 "Use neighbor_blend=0 (or None)."
             )
-            raise ValueError(msg)
+            raise InputError(msg)
         return float(self.neighbor_blend)
 
     def to_dict(self) -> dict[str, Any]:
@@ -138,16 +141,24 @@ class TrainConfig:
                 f"batch_size must be at least 2 (got {self.batch_size}): the alignment loss "
                 "contrasts each cell with the others in its batch."
             )
-            raise ValueError(msg)
+            raise InputError(msg)
         if self.max_epochs is not None and self.max_epochs < 1:
             msg = f"max_epochs must be a positive integer or None, got {self.max_epochs}."
-            raise ValueError(msg)
+            raise InputError(msg)
         if not 0 <= self.validation_fraction < 0.5:
             msg = f"validation_fraction must lie in [0, 0.5), got {self.validation_fraction}."
-            raise ValueError(msg)
+            raise InputError(msg)
         if self.lr <= 0:
             msg = f"lr must be positive, got {self.lr}."
-            raise ValueError(msg)
+            raise InputError(msg)
+        integer = isinstance(self.seed, numbers.Integral) and not isinstance(self.seed, bool)
+        if not integer or self.seed < 0:
+            msg = (
+                f"seed must be a non-negative integer, got {self.seed!r}; pass an integer such as 0 "
+                "(the same seed gives the same model; there is no unseeded mode)."
+            )
+            raise InputError(msg) if integer else InputTypeError(msg)
+        object.__setattr__(self, "seed", int(self.seed))  # a NumPy integer would not survive JSON
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

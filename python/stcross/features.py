@@ -91,6 +91,8 @@ def spatial_average(coordinates: np.ndarray, k: int) -> sp.csr_matrix:
     from scipy.spatial import cKDTree
 
     k = min(k, len(coordinates) - 1)
+    if k < 1:  # a lone cell has no neighbours, hence no context
+        return sp.csr_matrix((len(coordinates), len(coordinates)), dtype=np.float32)
     _, index = cKDTree(coordinates).query(coordinates, k=k + 1)
     neighbours = index[:, 1:]  # the first hit is the cell itself
     rows = np.repeat(np.arange(len(coordinates)), k)

@@ -19,6 +19,7 @@ from .neighbor_blend import neighbor_estimate
 from .module import SC, ST, CrossModalVAE
 from .partners import PartnerGraph, build_partner_graph
 from .predictive import predictive_summary
+from .threads import DEFAULT_THREADS, torch_threads
 from .training import Batcher, train_module
 
 logger = logging.getLogger("stcross")
@@ -26,9 +27,18 @@ logger = logging.getLogger("stcross")
 
 def resolve_device(device: str | torch.device) -> torch.device:
     """'auto' picks CUDA when present; an explicit CUDA request without a GPU is an error."""
+    from .errors import InputError
+
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):  # torch's own message lists every backend it knows
+        parsed = None
+    if parsed is None or parsed.type not in ("cpu", "cuda"):
+        msg = f"device={device!r} is not a device stcross can use; choose 'auto', 'cpu' or 'cuda' (or 'cuda:N')."
+        raise InputError(msg)
+    device = parsed
     if device.type == "cuda" and not torch.cuda.is_available():
         msg = "device='cuda' was requested but PyTorch sees no CUDA GPU here; use device='cpu' or device='auto'."
         raise RuntimeError(msg)
@@ -92,8 +102,8 @@ class CrossModalModel:
         sc_columns = adata_sc.var_names.get_indexer(self.plan.decoder)
         st_columns = adata_st.var_names.get_indexer([self.plan.st_names[g] for g in self.plan.shared])
         sc_matrix, st_matrix = sc_matrix[:, sc_columns], st_matrix[:, st_columns]
-        inputs.warn_empty(sc_matrix, "sc", "decoder genes")
-        inputs.warn_empty(st_matrix, "st", "shared genes")
+        inputs.warn_empty(sc_matrix, "sc", "decoder genes", likelihood_sc)
+        inputs.warn_empty(st_matrix, "st", "shared genes", likelihood_st)
         self.sc_cells = adata_sc.obs_names.copy()
         self.st_cells = adata_st.obs_names.copy()
         # References only, never written to: results copy the ST annotations, and
@@ -183,6 +193,7 @@ class CrossModalModel:
         device: str = "auto",
         progress_bar: bool = True,
         config: TrainConfig | None = None,
+        threads: int | None = DEFAULT_THREADS,
     ) -> CrossModalModel:
         """Train the model (from its current weights' fresh initialisation by ``seed``).
 
@@ -203,6 +214,10 @@ class CrossModalModel:
             Show a tqdm progress bar.
         config
             Full training settings; overrides the keyword arguments above.
+        threads
+            Torch intra-op threads for this call (the caller's setting is restored after);
+            ``None`` keeps the current setting. One thread is the measured default: see
+            :mod:`stcross.threads`.
 
         Returns
         -------
@@ -211,11 +226,12 @@ class CrossModalModel:
         settings = config or TrainConfig(max_epochs=max_epochs, batch_size=batch_size, lr=lr, seed=seed)
         self.device = resolve_device(device)
         started = time.perf_counter()
-        self.graph = self._build_graph(self.device)
-        self.module = self._fresh_module(settings.seed).to(self.device)
-        self.history = train_module(
-            self.module, self.data, self.graph, settings, device=self.device, progress_bar=progress_bar
-        )
+        with torch_threads(threads):
+            self.graph = self._build_graph(self.device)
+            self.module = self._fresh_module(settings.seed).to(self.device)
+            self.history = train_module(
+                self.module, self.data, self.graph, settings, device=self.device, progress_bar=progress_bar
+            )
         self.train_config = settings
         self.is_trained = True
         self.calibration = None
@@ -297,8 +313,41 @@ class CrossModalModel:
         names = [lookup[key(g)] if self.case_insensitive else g for g in requested]
         return list(dict.fromkeys(names))
 
+    def _predict(self, names: list[str], *, interval: float, n_samples: int, seed: int, batch_size: int) -> dict:
+        """The predictive summaries (uncalibrated) of ``names`` for every ST cell."""
+        batcher = self._batcher()  # one refresh of the partner states serves both encodings
+        mean_z, log_var_z = self._encode_all(ST, batcher=batcher)
+        positions = np.array([self._gene_position[g] for g in names])
+        index = torch.from_numpy(positions).to(self.device)
+        neighbors = None
+        if self.neighbor_blend > 0:
+            neighbors = neighbor_estimate(
+                self.module, mean_z.cpu().numpy(), self._encode_all(SC, batcher=batcher)[0].cpu().numpy(),
+                self.data[SC].targets.matrix, positions,
+                weight=self.neighbor_blend, n_neighbors=self.config.n_blend_neighbors, device=str(self.device),
+            )
+        return predictive_summary(
+            self.module,
+            mean_z,
+            log_var_z,
+            torch.from_numpy(self.data[ST].library).to(self.device),
+            index,
+            interval=interval,
+            n_samples=n_samples,
+            seed=seed,
+            batch_size=batch_size,
+            neighbors=neighbors,
+        )
+
     def impute(
-        self, genes=None, *, interval: float = 0.9, n_samples: int = 0, seed: int = 0, batch_size: int = 1024
+        self,
+        genes=None,
+        *,
+        interval: float = 0.9,
+        n_samples: int = 0,
+        seed: int = 0,
+        batch_size: int = 1024,
+        threads: int | None = DEFAULT_THREADS,
     ) -> ad.AnnData:
         """Predictive distribution of ``genes`` for every ST cell.
 
@@ -316,6 +365,8 @@ class CrossModalModel:
             Seeds the latent draws when ``n_samples > 0``.
         batch_size
             Cells per chunk (memory is batch_size x genes per layer).
+        threads
+            Torch intra-op threads for this call (as in :meth:`train`).
 
         Returns
         -------
@@ -331,30 +382,11 @@ class CrossModalModel:
         if not 0 < interval < 1:
             msg = f"interval must lie strictly between 0 and 1, got {interval}."
             raise ValueError(msg)
+        n_samples = inputs.check_non_negative_int(n_samples, "n_samples", "0 uses the posterior mean of z, n > 0 averages n latent draws")
+        seed = inputs.check_seed(seed)
         names = self._resolve_genes(genes)
-        batcher = self._batcher()  # one refresh of the partner states serves both encodings
-        mean_z, log_var_z = self._encode_all(ST, batcher=batcher)
-        positions = np.array([self._gene_position[g] for g in names])
-        index = torch.from_numpy(positions).to(self.device)
-        neighbors = None
-        if self.neighbor_blend > 0:
-            neighbors = neighbor_estimate(
-                self.module, mean_z.cpu().numpy(), self._encode_all(SC, batcher=batcher)[0].cpu().numpy(),
-                self.data[SC].targets.matrix, positions,
-                weight=self.neighbor_blend, n_neighbors=self.config.n_blend_neighbors, device=str(self.device),
-            )
-        summary = predictive_summary(
-            self.module,
-            mean_z,
-            log_var_z,
-            torch.from_numpy(self.data[ST].library).to(self.device),
-            index,
-            interval=interval,
-            n_samples=n_samples,
-            seed=seed,
-            batch_size=batch_size,
-            neighbors=neighbors,
-        )
+        with torch_threads(threads):
+            summary = self._predict(names, interval=interval, n_samples=n_samples, seed=seed, batch_size=batch_size)
         calibrated = self.calibration is not None
         if calibrated:
             summary["lower"], summary["upper"] = self.calibration.interval(summary, names, interval, n_samples=n_samples)
@@ -380,7 +412,9 @@ class CrossModalModel:
             logger.info("Intervals come from the predictive distribution and are not calibrated; run model.calibrate().")
         return result
 
-    def locate(self, *, method: str = "knn", n_neighbors: int = 10, seed: int = 0) -> pd.DataFrame:
+    def locate(
+        self, *, method: str = "knn", n_neighbors: int = 10, seed: int = 0, threads: int | None = DEFAULT_THREADS
+    ) -> pd.DataFrame:
         """Spatial coordinates, with a per-cell uncertainty, for every SC cell.
 
         Parameters
@@ -396,30 +430,35 @@ class CrossModalModel:
             Neighbours for ``method="knn"``.
         seed
             Seeds the regression head's training.
+        threads
+            Torch intra-op threads for this call (as in :meth:`train`).
 
         Returns
         -------
         DataFrame indexed by SC cell with columns ``x``, ``y`` (``z`` for 3D) in the ST
         coordinate units, and ``sd``: the root of the summed per-axis variances.
         """
-        z_sc, z_st = self.latent("sc"), self.latent("st")
-        coords, sd = locate_cells(
-            z_st, self.coordinates, z_sc, method=method, n_neighbors=n_neighbors, seed=seed, device=self.device
-        )
+        with torch_threads(threads):
+            z_sc, z_st = self.latent("sc"), self.latent("st")
+            coords, sd = locate_cells(
+                z_st, self.coordinates, z_sc, method=method, n_neighbors=n_neighbors, seed=seed, device=self.device
+            )
         columns = ["x", "y", "z"][: coords.shape[1]]
         table = pd.DataFrame(coords, index=self.sc_cells.copy(), columns=columns)
         table["sd"] = sd
         return table
 
-    def calibrate(self, n_folds: int = 5, **kwargs) -> CrossModalModel:
+    def calibrate(self, n_folds: int = 5, *, threads: int | None = DEFAULT_THREADS, **kwargs) -> CrossModalModel:
         """Conformal calibration of the prediction intervals on held-out panel genes.
 
-        See :func:`stcross.calibration.calibrate_model` for the options.
+        ``threads`` sets torch's intra-op threads for the call (as in :meth:`train`); see
+        :func:`stcross.calibration.calibrate_model` for the other options.
         """
         from .calibration import calibrate_model
 
         self._require_trained()
-        self.calibration = calibrate_model(self, n_folds=n_folds, **kwargs)
+        with torch_threads(threads):
+            self.calibration = calibrate_model(self, n_folds=n_folds, **kwargs)
         return self
 
     # -- persistence -------------------------------------------------------------------
@@ -430,7 +469,14 @@ class CrossModalModel:
 
     @classmethod
     def load(cls, path: str | Path, adata_sc: ad.AnnData, adata_st: ad.AnnData, *, device: str = "auto") -> CrossModalModel:
-        """Rebuild a saved model over data with the genes it was trained on."""
+        """Rebuild a saved model over data with the genes it was trained on.
+
+        Genes are matched by name. The cells may differ from the training data's (a trained
+        model applied to a new section or sample): the weights are used as trained, and the
+        cross-modal partner graph is built again from the cells given, so every prediction
+        follows the partners found among them; this is logged when it happens. Loaded with
+        the data it was trained on, the model reproduces its own results exactly.
+        """
         return persistence.load_model(cls, Path(path), adata_sc, adata_st, device=device)
 
     def __repr__(self) -> str:
@@ -439,4 +485,6 @@ class CrossModalModel:
             f"CrossModalModel: {len(self.sc_cells)} SC cells x {len(self.plan.decoder)} genes, "
             f"{len(self.st_cells)} ST cells x {len(self.plan.shared)} shared genes, "
             f"likelihoods {self.likelihoods[SC]}/{self.likelihoods[ST]}; {state}"
+            + ("" if not self.is_trained else "; intervals calibrated" if self.calibration is not None
+               else "; intervals not calibrated")
         )

@@ -103,8 +103,9 @@ def _recurrence_quantile(q: np.ndarray, log_p0: np.ndarray, step) -> np.ndarray:
     result = np.full(q.shape, -1, dtype=np.int64)
     pmf = np.exp(log_p0)
     cdf = pmf.copy()
-    active = np.flatnonzero(cdf < q)
-    result[cdf >= q] = 0
+    first = cdf >= q - 1e-12  # the same float tolerance as for k >= 1 below
+    result[first] = 0
+    active = np.flatnonzero(~first)
     pmf, cdf = pmf[active], cdf[active]
     for k in range(1, _RECURRENCE_LIMIT + 1):
         if active.size == 0:

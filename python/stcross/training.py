@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from . import progress
 from .config import TrainConfig
 from .features import ModalityData
 from .module import SC, ST, CrossModalVAE, LossTerms
@@ -223,6 +224,7 @@ def _train(
         record["seconds"] = time.perf_counter() - start
         history.append(record)
         bar.set_postfix(loss=f"{record['total']:.3g}")
+        progress.report("training", epoch + 1, max_epochs)
         if has_validation and stale >= settings.patience:
             logger.info("Early stopping after epoch %d (no validation improvement in %d epochs).", epoch + 1, stale)
             break

@@ -184,6 +184,17 @@ def test_too_few_panel_genes_is_a_clear_error():
         model.calibrate(n_folds=1)
 
 
+def test_every_fold_keeps_enough_panel_genes_to_train_on():
+    from stcross.calibration import _check_folds
+    from stcross.inputs import MIN_SHARED_GENES
+
+    # 5 genes in 2 folds would leave a refit with 2 shared genes, which the model refuses.
+    with pytest.raises(ValueError, match=f"needs at least 6 .*{MIN_SHARED_GENES} kept to train each fold"):
+        _check_folds(2, 5)
+    assert _check_folds(2, 6) == 2
+    assert _check_folds(3, 6) == 3
+
+
 def test_calibrate_needs_a_trained_model():
     sc, st, _ = make_pair(n_sc=60, n_st=50, seed=1)
     with pytest.raises(RuntimeError, match="not trained"):

@@ -85,6 +85,30 @@ def test_fit_impute_neighbor_blend_reaches_the_model(inputs, tmp_path, capsys):
     assert "neighbor_blend must lie in [0, 1]" in capsys.readouterr().err
 
 
+def test_fit_impute_threads_apply_to_the_command_and_are_restored(inputs, tmp_path, monkeypatch, capsys):
+    import torch
+
+    import stcross
+
+    root, _, _ = inputs
+    seen = []
+    train = stcross.CrossModalModel.train
+
+    def spy(self, **kwargs):
+        seen.append(torch.get_num_threads())
+        return train(self, **kwargs)
+
+    monkeypatch.setattr(stcross.CrossModalModel, "train", spy)
+    before = torch.get_num_threads()
+    base = ["fit-impute", "--sc", str(root / "sc.h5ad"), "--st", str(root / "st.h5ad"), "--max-epochs", "1",
+            "--device", "cpu", "--n-plot-genes", "0", "-q", "--genes", "Gad2"]
+    assert cli.main([*base, "--out", str(tmp_path / "t3"), "--threads", "3"]) == 0
+    assert seen == [3]
+    assert torch.get_num_threads() == before
+    assert cli.main([*base, "--out", str(tmp_path / "t0"), "--threads", "0"]) == 2
+    assert "--threads" in capsys.readouterr().err
+
+
 def test_fit_impute_refuses_to_overwrite(fitted, inputs, capsys):
     _, out, _, _ = fitted
     root, _, _ = inputs

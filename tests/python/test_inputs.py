@@ -9,6 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 import stcross
+from stcross.errors import InputError
 from stcross.inputs import plan_genes
 
 
@@ -24,10 +25,10 @@ def test_gene_plan_shared_in_st_order_and_imputable_all_sc(pair):
 
 
 def test_gene_plan_subset_keeps_shared_in_decoder():
-    plan = plan_genes(pd.Index(["A", "B", "C", "D"]), pd.Index(["C", "A"]), genes=["D"])
-    assert plan.shared == ["C", "A"]
+    plan = plan_genes(pd.Index(["A", "B", "C", "D", "E"]), pd.Index(["C", "A", "E"]), genes=["D"])
+    assert plan.shared == ["C", "A", "E"]
     assert plan.imputable == ["D"]
-    assert plan.decoder == ["A", "C", "D"]
+    assert plan.decoder == ["A", "C", "D", "E"]
 
 
 def test_no_shared_genes(pair):
@@ -109,6 +110,17 @@ def test_all_zero_cells_and_genes_are_logged_and_kept(pair, caplog):
     assert "1 ST cells have no counts" in caplog.text
     assert "zero in every cell" in caplog.text
     assert model.data[1].n_cells == st.n_obs
+
+
+def test_all_zero_cells_under_a_gaussian_likelihood_are_not_called_counts(pair, caplog):
+    sc, st = pair
+    st = st.copy()
+    st.X = np.log1p(st.X)
+    st.X[0, :] = 0
+    with caplog.at_level(logging.WARNING, logger="stcross"):
+        build(sc, st, likelihood_st="gaussian")
+    assert "1 ST cells have only zeros on the shared genes" in caplog.text
+    assert "count" not in caplog.text
 
 
 def test_empty_objects(pair):
@@ -244,3 +256,123 @@ def test_inputs_are_not_modified(pair):
         assert list(now.layers.keys()) == list(before.layers.keys())
         assert set(now.uns.keys()) == set(before.uns.keys())
     np.testing.assert_array_equal(st.obsm["spatial"], st_before.obsm["spatial"])
+
+
+# -- issue 9: bad inputs that used to fail obscurely or pass silently ------------------------
+
+
+@pytest.mark.parametrize("n_shared", [1, 2])
+def test_too_few_shared_genes_is_refused_with_the_reason(pair, n_shared):
+    sc, st = pair
+    with pytest.raises(InputError, match=f"Only {n_shared} shared gene.*at least 3.*correlat"):
+        build(sc, st[:, :n_shared].copy())
+    assert plan_genes(sc.var_names, st.var_names[:3]).shared == list(st.var_names[:3])
+
+
+def test_too_few_shared_genes_points_to_case_insensitive_matching(pair):
+    sc, st = pair
+    st = st[:, :4].copy()
+    st.var_names = [*st.var_names[:2], *(g.upper() for g in st.var_names[2:])]
+    with pytest.raises(ValueError, match="Only 2 shared genes.*case_insensitive=True"):
+        build(sc, st)
+    assert len(build(sc, st, case_insensitive=True).shared_genes) == 4
+
+
+@pytest.mark.parametrize("role", ["sc", "st"])
+def test_a_single_cell_is_a_clear_error(pair, role):
+    sc, st = pair
+    sc, st = (sc[:1].copy(), st) if role == "sc" else (sc, st[:1].copy())
+    with pytest.raises(InputError, match=f"adata_{role} has 1 cell; stcross needs at least 2 cells"):
+        build(sc, st)
+
+
+def test_two_st_cells_are_enough_and_a_lone_cell_has_no_spatial_context(pair):
+    from stcross.features import spatial_average
+
+    sc, st = pair
+    build(sc, st[:2].copy())
+    assert spatial_average(np.zeros((1, 2)), 8).nnz == 0
+    np.testing.assert_array_equal(spatial_average(np.array([[0.0, 0.0], [1.0, 0.0]]), 8).toarray(), [[0, 1], [1, 0]])
+
+
+def test_non_string_gene_names_are_refused(pair):
+    sc, st = pair
+    sc = sc.copy()
+    sc.var.index = pd.RangeIndex(sc.n_vars)  # adata.var_names = range(n) would be made strings by anndata
+    before = sc.var_names.copy()
+    with pytest.raises(TypeError, match=r"adata_sc.var_names must be gene names \(strings\).*0 \(int\).*astype\(str\)"):
+        build(sc, st)
+    pd.testing.assert_index_equal(sc.var_names, before)  # not converted in place
+
+
+@pytest.mark.parametrize(("seed", "kind"), [(None, TypeError), (1.5, TypeError), (-1, ValueError), (True, TypeError)])
+def test_seed_must_be_a_non_negative_integer(pair, seed, kind):
+    sc, st = pair
+    with pytest.raises(kind, match="seed must be a non-negative integer"):
+        build(sc, st).train(seed=seed, max_epochs=1, progress_bar=False)
+    assert type(stcross.TrainConfig(seed=np.int64(3)).seed) is int  # kept JSON-friendly
+
+
+@pytest.mark.parametrize("device", ["bogus", "gpu", "meta"])
+def test_unknown_device_lists_the_choices(pair, device):
+    sc, st = pair
+    with pytest.raises(ValueError, match=r"device='\w+' is not a device stcross can use; choose 'auto', 'cpu' or 'cuda'"):
+        build(sc, st).train(device=device, max_epochs=1, progress_bar=False)
+
+
+def test_near_integer_counts_are_rounded_and_logged(pair, caplog):
+    sc, st = pair
+    st = st.copy()
+    noisy = np.asarray(st.X, dtype=np.float64)
+    noisy[:3, 0] = [1.0004, 2.9996, 5.0]
+    st.X = noisy
+    with caplog.at_level(logging.INFO, logger="stcross"):
+        model = build(sc, st)
+    assert "adata_st.X: rounded 2 values within 1e-3 of an integer" in caplog.text
+    np.testing.assert_array_equal(model.data[1].targets.matrix.toarray()[:3, 0], [1, 3, 5])
+    assert st.X[0, 0] == 1.0004  # the user's matrix keeps its values
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="stcross"):
+        build(*pair)
+    assert "rounded" not in caplog.text
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_backed_sparse_anndata_is_read_into_memory(pair, tmp_path, fmt, monkeypatch):
+    import anndata as ad
+
+    import stcross.inputs
+
+    monkeypatch.setattr(stcross.inputs, "_BACKED_CHUNK", 7)  # several chunks, a ragged last one
+    sc, st = pair
+    on_disk = sc.copy()
+    on_disk.X = sp.csr_matrix(sc.X) if fmt == "csr" else sp.csc_matrix(sc.X)
+    on_disk.write_h5ad(tmp_path / "sc.h5ad")
+    backed = ad.read_h5ad(tmp_path / "sc.h5ad", backed="r")
+    try:
+        model = build(backed, st)
+        assert backed.isbacked
+        np.testing.assert_array_equal(model.data[0].targets.matrix.toarray(), np.asarray(sc.X))
+    finally:
+        backed.file.close()
+
+
+def test_check_non_negative_int_names_the_argument():
+    from stcross.inputs import check_non_negative_int
+
+    assert check_non_negative_int(np.int32(4), "n", "hint") == 4
+    with pytest.raises(ValueError, match="n_samples must be a non-negative integer, got -3; use 0"):
+        check_non_negative_int(-3, "n_samples", "use 0")
+
+
+def test_input_errors_keep_the_builtin_types_callers_catch(pair):
+    from stcross.errors import InputKeyError
+
+    sc, st = pair
+    with pytest.raises(KeyError) as err:
+        build(sc, st, layer_sc="counts")
+    assert isinstance(err.value, InputError) and isinstance(err.value, InputKeyError)
+    assert str(err.value).startswith("adata_sc has no layer")  # no KeyError quotes around the message
+    with pytest.raises(TypeError) as err:
+        build(sc.X, st)
+    assert isinstance(err.value, InputError)

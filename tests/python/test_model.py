@@ -79,6 +79,14 @@ def test_unknown_gene_and_bad_interval(trained):
         model.impute(genes=["Gene30"], interval=1.5)
 
 
+@pytest.mark.parametrize(("n_samples", "kind"), [(-3, ValueError), (2.5, TypeError), (None, TypeError)])
+def test_impute_refuses_a_bad_number_of_samples(trained, n_samples, kind):
+    # -3 used to mean 0 silently.
+    model, *_ = trained
+    with pytest.raises(kind, match="n_samples must be a non-negative integer"):
+        model.impute(genes=["Gene30"], n_samples=n_samples)
+
+
 def test_latent_shapes_and_alignment(trained):
     model, sc, st, _ = trained
     z_sc, z_st = model.latent("sc"), model.latent("st")

@@ -46,12 +46,31 @@ test_that("LoadStcross checks its path and arguments", {
                "Unknown argument for matrices: fov")
 })
 
-test_that("a model saved with other genes is refused on reload", {
+test_that("reloading matches genes by name: extra ST genes are ignored, missing ones refused", {
   skip_if_no_python()
   model <- trained_model()
   example <- small_example()
   path <- file.path(tempfile("stcross-test-"), "model")
   SaveStcross(model, path)
-  expect_error(LoadStcross(path, example$sc, example$st_full, verbose = FALSE),
-               "failed while loading")
+  expect_warning(LoadStcross(path, example$sc, example$st_full, verbose = FALSE),
+                 "2 genes of the ST data are not among the 31 panel genes the saved model was trained on")
+  fewer <- subset(example$st, features = setdiff(rownames(example$st), "Crhbp"))
+  expect_error(LoadStcross(path, example$sc, fewer, verbose = FALSE),
+               "failed while loading.*the ST data lacks 1 of them, e.g. c\\(\"Crhbp\"\\)",
+               class = "stcross_input_error")
+})
+
+test_that("LoadStcross onto other cells says so, and works", {
+  skip_if_no_python()
+  model <- trained_model()
+  example <- small_example()
+  path <- tempfile("stcross-other-cells-")
+  SaveStcross(model, path)
+  expect_no_warning(LoadStcross(path, example$sc, example$st, verbose = FALSE))
+  section <- example$st[, 1:120]
+  expect_warning(other <- LoadStcross(path, example$sc, section, verbose = FALSE),
+                 "loaded onto other cells .*ST: 200 cells at training, 120 here",
+                 class = "stcross_warning")
+  imputed <- ImputeStcross(section, other, features = "Gad2", verbose = FALSE)
+  expect_identical(ncol(imputed[["imputed"]]), 120L)
 })

@@ -1,0 +1,175 @@
+"""The hand-written observation models and quantiles against scipy.stats.
+
+NB(mu, theta) is scipy's nbinom with n = theta, p = theta / (theta + mu); the ZINB mixes it
+with a point mass at zero of weight pi = sigmoid(zi_logits).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.stats as stats
+import torch
+from scipy.special import expit
+
+from stcross.distributions import (
+    NegativeBinomial,
+    ZeroInflatedNegativeBinomial,
+    blend_with_estimate,
+    make_distribution,
+    with_mean,
+    zero_probability,
+)
+from stcross.predictive import count_quantile, nb_quantile, poisson_quantile
+
+# Means from nearly zero to large, dispersions from very overdispersed to nearly Poisson.
+MU = np.array([1e-3, 0.05, 0.4, 1.0, 3.7, 12.0, 80.0, 650.0])
+THETA = np.array([0.05, 0.3, 1.0, 2.5, 10.0, 1e3])
+VALUES = np.array([0, 1, 2, 3, 7, 20, 150, 900])
+
+
+def _grid():
+    mu, theta = np.meshgrid(MU, THETA, indexing="ij")
+    return mu.ravel(), theta.ravel()
+
+
+def _nbinom(mu, theta):
+    return stats.nbinom(n=theta, p=theta / (theta + mu))
+
+
+def _t(x):
+    return torch.as_tensor(np.asarray(x, dtype=np.float64))
+
+
+def test_nb_log_prob_mean_variance_and_zero_probability_match_scipy():
+    mu, theta = _grid()
+    dist = NegativeBinomial(_t(mu)[:, None], _t(theta)[:, None])
+    reference = _nbinom(mu[:, None], theta[:, None])
+    # rtol 1e-5: the log terms carry a 1e-8 floor (log(mu + 1e-8)), felt at mu = 1e-3 and large counts.
+    np.testing.assert_allclose(dist.log_prob(_t(VALUES)[None, :]).numpy(), reference.logpmf(VALUES[None, :]),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dist.mean.numpy()[:, 0], reference.mean()[:, 0], rtol=1e-9)
+    np.testing.assert_allclose(dist.variance.numpy()[:, 0], reference.var()[:, 0], rtol=1e-10)
+    np.testing.assert_allclose(dist.zero_probability().numpy()[:, 0], reference.pmf(0)[:, 0], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(zero_probability(dist).numpy(), dist.zero_probability().numpy())
+
+
+def test_nb_probabilities_sum_to_one():
+    dist = NegativeBinomial(_t([0.5, 4.0, 30.0])[:, None], _t([0.2, 2.0, 50.0])[:, None])
+    support = _t(np.arange(20000))[None, :]
+    total = dist.log_prob(support).exp().sum(1).numpy()
+    np.testing.assert_allclose(total, 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("logit", [-6.0, -1.0, 0.0, 2.0])
+def test_zinb_is_the_mixture_of_a_zero_mass_and_the_nb(logit):
+    mu, theta = _grid()
+    pi = expit(logit)
+    dist = ZeroInflatedNegativeBinomial(_t(mu)[:, None], _t(theta)[:, None], _t(np.full((mu.size, 1), logit)))
+    nb = _nbinom(mu[:, None], theta[:, None])
+    pmf = (1 - pi) * nb.pmf(VALUES[None, :]) + pi * (VALUES[None, :] == 0)
+    with np.errstate(divide="ignore"):
+        expected = np.log(pmf)
+    finite = np.isfinite(expected)
+    got = dist.log_prob(_t(VALUES)[None, :]).numpy()
+    np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dist.zi_probs.numpy(), pi, rtol=1e-12)
+    # Moments of the mixture: E = (1 - pi) mu, Var = E[X^2] - E^2 with E[X^2] = (1 - pi) (var_nb + mu^2).
+    mean = (1 - pi) * mu
+    second = (1 - pi) * (nb.var()[:, 0] + mu**2)
+    np.testing.assert_allclose(dist.mean.numpy()[:, 0], mean, rtol=1e-10)
+    np.testing.assert_allclose(dist.variance.numpy()[:, 0], second - mean**2, rtol=1e-8)
+    np.testing.assert_allclose(dist.zero_probability().numpy()[:, 0], pmf[:, 0], rtol=1e-6, atol=1e-9)
+
+
+def test_poisson_and_gaussian_from_make_distribution_match_scipy():
+    rate = MU[:, None]
+    poisson = make_distribution("poisson", _t(rate))
+    np.testing.assert_allclose(poisson.log_prob(_t(VALUES)[None, :]).numpy(), stats.poisson.logpmf(VALUES, rate),
+                               rtol=1e-5, atol=1e-5)  # the rate carries a 1e-8 floor
+    np.testing.assert_allclose(zero_probability(poisson).numpy(), stats.poisson.pmf(0, rate), rtol=1e-5)
+    np.testing.assert_allclose(poisson.variance.numpy(), rate, rtol=1e-5)
+
+    loc, scale = np.array([[-1.0], [0.0], [0.3], [4.0]]), np.array([[0.5], [1.0], [2.0], [0.1]])
+    x = np.array([-2.0, 0.0, 0.7, 4.1])
+    normal = make_distribution("gaussian", _t(loc), scale=_t(scale))
+    np.testing.assert_allclose(normal.log_prob(_t(x)[None, :]).numpy(), stats.norm.logpdf(x, loc, scale), rtol=1e-12)
+    # For log-scale data "zero" is P(X <= 0).
+    np.testing.assert_allclose(zero_probability(normal).numpy(), stats.norm.cdf(0, loc, scale), rtol=1e-12)
+
+
+def test_make_distribution_builds_each_family_and_refuses_others():
+    mu, theta, logits = _t([[2.0]]), _t([[3.0]]), _t([[0.0]])
+    assert type(make_distribution("nb", mu, theta=theta)) is NegativeBinomial
+    assert type(make_distribution("zinb", mu, theta=theta, zi_logits=logits)) is ZeroInflatedNegativeBinomial
+    with pytest.raises(ValueError, match="Unknown likelihood"):
+        make_distribution("tweedie", mu)
+
+
+def test_with_mean_moves_the_mean_and_keeps_the_shape_parameters():
+    target = _t([[0.5, 3.0, 40.0]])
+    mu, theta, logits = _t([[2.0, 2.0, 2.0]]), _t([[0.7, 5.0, 30.0]]), _t([[-1.0, 0.5, 2.0]])
+    for dist in (NegativeBinomial(mu, theta), ZeroInflatedNegativeBinomial(mu, theta, logits),
+                 make_distribution("poisson", mu), make_distribution("gaussian", mu, scale=theta)):
+        moved = with_mean(dist, target)
+        assert type(moved) is type(dist)
+        np.testing.assert_allclose(moved.mean.numpy(), target.numpy(), rtol=1e-6)
+    zinb = with_mean(ZeroInflatedNegativeBinomial(mu, theta, logits), target)
+    np.testing.assert_allclose(zinb.theta.numpy(), theta.numpy())
+    np.testing.assert_allclose(zinb.zi_probs.numpy(), expit(logits.numpy()))
+
+
+def test_gaussian_blend_has_the_moments_of_the_mixture():
+    loc, scale = _t([[0.0, 1.0]]), _t([[1.0, 0.5]])
+    other_mean, other_var, w = _t([[2.0, 1.0]]), _t([[4.0, 0.25]]), _t([[0.3, 0.5]])
+    blended = blend_with_estimate(make_distribution("gaussian", loc, scale=scale), w, other_mean, other_var)
+    # Mixture (1 - w) N(loc, scale^2) + w N(other_mean, other_var), computed from raw moments.
+    first = (1 - w) * loc + w * other_mean
+    second = (1 - w) * (scale**2 + loc**2) + w * (other_var + other_mean**2)
+    np.testing.assert_allclose(blended.mean.numpy(), first.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(blended.variance.numpy(), (second - first**2).numpy(), rtol=1e-10)
+
+
+# -- quantiles ------------------------------------------------------------------------------------
+
+QUANTILE_LEVELS = np.array([0.01, 0.05, 0.25, 0.5, 0.8, 0.95, 0.995])
+
+
+def test_nb_quantile_matches_scipy_below_and_above_the_recurrence_limit():
+    mu, theta = _grid()
+    for q in QUANTILE_LEVELS:
+        np.testing.assert_array_equal(nb_quantile(q, mu, theta), _nbinom(mu, theta).ppf(q), err_msg=f"q={q}")
+    levels = np.resize(QUANTILE_LEVELS, mu.shape)  # one level per value
+    got = nb_quantile(levels, mu, theta)
+    np.testing.assert_array_equal(got, _nbinom(mu, theta).ppf(levels))
+    assert got.min() == 0 and got.max() > 64  # both code paths ran: the pmf recurrence and the cdflib inverse
+
+
+def test_poisson_quantile_matches_scipy():
+    rate = np.array([1e-3, 0.3, 2.0, 9.5, 45.0, 300.0])
+    for q in QUANTILE_LEVELS:
+        np.testing.assert_array_equal(poisson_quantile(q, rate), stats.poisson.ppf(q, rate), err_msg=f"q={q}")
+
+
+@pytest.mark.parametrize("pi", [0.0, 0.1, 0.6])
+def test_zero_inflated_quantile_is_the_mixture_quantile(pi):
+    mu, theta = _grid()
+    nb = _nbinom(mu[:, None], theta[:, None])
+    support = np.arange(40_000)[None, :]  # beyond every 0.995 quantile of the grid
+    # Smallest k with pi + (1 - pi) F_nb(k) >= q, by brute force over the support.
+    mixture_cdf = pi + (1 - pi) * nb.cdf(support)
+    assert mixture_cdf[:, -1].min() > QUANTILE_LEVELS.max()
+    for q in QUANTILE_LEVELS:
+        expected = np.argmax(mixture_cdf >= q - 1e-12, axis=1).astype(float)
+        got = count_quantile(q, mu, theta, np.full(mu.shape, pi))
+        np.testing.assert_array_equal(got, expected, err_msg=f"q={q}")
+    poisson_got = count_quantile(0.9, mu, None, np.full(mu.shape, pi))
+    poisson_cdf = pi + (1 - pi) * stats.poisson.cdf(support, mu[:, None])
+    np.testing.assert_array_equal(poisson_got, np.argmax(poisson_cdf >= 0.9 - 1e-12, axis=1))
+
+
+def test_a_quantile_level_on_the_zero_mass_boundary_is_zero():
+    # P(0) = 0.6 + 0.4 * 0.5 = 0.8: the 0.8 quantile is 0. Rescaling q into the NB part gives
+    # 0.5000000000000001 against an NB P(0) of 0.5; k = 0 used to skip the float tolerance that
+    # k >= 1 had, and returned 1.
+    assert count_quantile(0.8, np.array([1.0]), np.array([1.0]), np.array([0.6]))[0] == 0
+    assert count_quantile(0.8 + 1e-9, np.array([1.0]), np.array([1.0]), np.array([0.6]))[0] == 1

@@ -1,0 +1,117 @@
+"""The partner graph against a dense reference: the full correlation matrix, sorted."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stcross.partners import build_partner_graph, joint_pca, standardize_rows, top_k_similar
+
+
+def _features(n_a=70, n_b=45, n_genes=12, seed=0):
+    rng = np.random.default_rng(seed)
+    mixing = rng.normal(size=(n_genes, n_genes))
+    a = rng.normal(size=(n_a, n_genes)) @ mixing
+    b = rng.normal(size=(n_b, n_genes)) @ mixing + 0.5
+    return a, b
+
+
+def _dense_top_k(sim, k):
+    order = np.argsort(-sim, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(sim, order, axis=1)
+
+
+def _reference_axes(a, b, n_pcs):
+    # Eigenvectors of A'A/n_a + B'B/n_b are the right singular vectors of [A/sqrt(n_a); B/sqrt(n_b)].
+    stacked = np.vstack([a / np.sqrt(len(a)), b / np.sqrt(len(b))])
+    return np.linalg.svd(stacked, full_matrices=False)[2][:n_pcs].T
+
+
+def _assert_same_up_to_sign(x, y, rtol=1e-6):
+    signs = np.sign(np.sum(x * y, axis=0))
+    np.testing.assert_allclose(x, y * signs, rtol=rtol, atol=rtol * np.abs(y).max())
+
+
+def test_standardized_rows_give_pearson_correlations():
+    a, b = _features()
+    sim = standardize_rows(a) @ standardize_rows(b).T
+    np.testing.assert_allclose(sim, np.corrcoef(a, b)[: len(a), len(a) :], atol=1e-12)
+    flat = standardize_rows(np.ones((2, 5)))  # constant rows stay finite (zero)
+    np.testing.assert_array_equal(flat, 0)
+
+
+def test_joint_pca_matches_the_svd_of_both_modalities_weighted_equally():
+    a, b = _features()
+    pa, pb = joint_pca(a, b, 5)
+    axes = _reference_axes(a, b, 5)
+    _assert_same_up_to_sign(pa, a @ axes)
+    _assert_same_up_to_sign(pb, b @ axes)
+    # Each modality weighs the same whatever its cell count: repeating B's rows changes nothing.
+    _, pb_repeated = joint_pca(a, np.vstack([b, b, b]), 5)
+    _assert_same_up_to_sign(pb_repeated[: len(b)], pb)
+
+
+@pytest.mark.parametrize("n_pcs", [0, 12, 30])
+def test_joint_pca_without_reduction_returns_the_inputs(n_pcs):
+    a, b = _features()
+    pa, pb = joint_pca(a, b, n_pcs)
+    assert pa is a and pb is b
+
+
+@pytest.mark.parametrize(("k", "chunk_size"), [(1, 4096), (5, 7), (45, 16), (60, 10)])
+def test_top_k_matches_the_sorted_dense_similarities(k, chunk_size):
+    a, b = _features()
+    query, reference = standardize_rows(a), standardize_rows(b)
+    indices, values = top_k_similar(query, reference, k, chunk_size=chunk_size)
+    dense = query @ reference.T
+    expected_index, expected_value = _dense_top_k(dense, min(k, len(reference)))
+    assert indices.shape == values.shape == expected_index.shape
+    np.testing.assert_allclose(values, expected_value, atol=1e-5)
+    # The returned partners carry their own similarities (robust to near-ties in the order).
+    np.testing.assert_allclose(np.take_along_axis(dense, indices, axis=1), values, atol=1e-5)
+    np.testing.assert_array_equal(indices, expected_index)
+    assert np.all(np.diff(values, axis=1) <= 0)
+
+
+def test_partner_graph_matches_a_dense_reference_in_both_directions():
+    a, b = _features(n_a=90, n_b=60, n_genes=16)
+    k, n_pcs = 6, 8
+    graph = build_partner_graph(a.astype(np.float32), b.astype(np.float32), k, n_pcs=n_pcs)
+    axes = _reference_axes(a, b, n_pcs)
+    # The similarity depends on each axis' sign (see the xfail below): use the implementation's.
+    axes = axes * np.sign(np.sum(joint_pca(a, b, n_pcs)[0] * (a @ axes), axis=0))
+    # Pearson correlation of the projected profiles, every SC x ST pair.
+    corr = np.corrcoef(a @ axes, b @ axes)[: len(a), len(a) :]
+    sc_index, sc_value = _dense_top_k(corr, k)
+    st_index, st_value = _dense_top_k(corr.T, k)
+    np.testing.assert_allclose(graph.sc_to_st_sim, sc_value, atol=1e-4)
+    np.testing.assert_allclose(graph.st_to_sc_sim, st_value, atol=1e-4)
+    np.testing.assert_array_equal(graph.sc_to_st, sc_index)
+    np.testing.assert_array_equal(graph.st_to_sc, st_index)
+    assert graph.sc_to_st.shape == (len(a), k) and graph.st_to_sc.shape == (len(b), k)
+
+
+def test_partner_graph_without_pca_uses_the_features_directly():
+    a, b = _features(n_genes=6)
+    graph = build_partner_graph(a, b, 3, n_pcs=0)
+    corr = np.corrcoef(a, b)[: len(a), len(a) :]
+    np.testing.assert_array_equal(graph.st_to_sc, _dense_top_k(corr.T, 3)[0])
+    np.testing.assert_allclose(graph.st_to_sc_sim, _dense_top_k(corr.T, 3)[1], atol=1e-5)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Known issue, reported: after the joint PCA, rows are centred across the PC scores, so the "
+    "similarity (and the partners) change with the arbitrary sign LAPACK gives each axis."
+))
+def test_partners_do_not_depend_on_the_sign_of_the_pca_axes(monkeypatch):
+    import stcross.partners as partners
+
+    a, b = _features(n_a=90, n_b=60, n_genes=16)
+    before = build_partner_graph(a, b, 6, n_pcs=8)
+
+    def flipped(x, y, n_pcs):
+        px, py = joint_pca(x, y, n_pcs)
+        return px * [-1, 1, 1, 1, 1, 1, 1, 1], py * [-1, 1, 1, 1, 1, 1, 1, 1]
+
+    monkeypatch.setattr(partners, "joint_pca", flipped)
+    after = build_partner_graph(a, b, 6, n_pcs=8)
+    np.testing.assert_array_equal(after.sc_to_st, before.sc_to_st)
