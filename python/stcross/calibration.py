@@ -43,6 +43,7 @@ import pandas as pd
 
 from .config import COUNT_LIKELIHOODS
 from .errors import InputError
+from .folds import gene_folds
 from .inputs import MIN_SHARED_GENES
 from .progress import report as report_progress
 
@@ -474,14 +475,10 @@ def heldout_predictions(
     (of each refit), ``cells`` (row indices of the kept ST cells) and cells x genes float32
     arrays ``truth``, ``mean``, ``sd``, ``p_zero``.
     """
-    from .benchmark.folds import gene_folds
-    from .model import CrossModalModel
-
-    model._require_trained()
+    model.require_trained()
     genes = list(model.shared_genes)
     n_folds = _check_folds(n_folds, len(genes))
     folds = gene_folds(genes, n_folds, seed=seed)
-    adata_sc, adata_st = model._sources
     settings = model.train_config
     if max_epochs is not None:
         if isinstance(max_epochs, bool) or int(max_epochs) != max_epochs or max_epochs < 1:
@@ -489,7 +486,6 @@ def heldout_predictions(
             raise ValueError(msg)
         limit = int(max_epochs) if settings.max_epochs is None else min(int(max_epochs), settings.max_epochs)
         settings = dataclasses.replace(settings, max_epochs=limit)
-    imputable = list(dict.fromkeys([*model.imputable_genes, *genes]))
     truth_all = model.data[1].targets.matrix  # ST targets: the shared genes in model order
     position = {g: i for i, g in enumerate(genes)}
     n_cells = len(model.st_cells)
@@ -504,10 +500,8 @@ def heldout_predictions(
     report_progress("calibrating", 0, n_folds)
     for k, held in enumerate(folds):
         started = time.perf_counter()
-        hidden = {model.plan.st_names[g] for g in held}
-        kept = ~adata_st.var_names.isin(list(hidden))
         with _quiet_refit():
-            inner = CrossModalModel(adata_sc, adata_st[:, kept].copy(), genes=imputable, **model._init_kwargs)
+            inner = model.with_st_genes_hidden(held)
             # threads=None: the refits run under the thread count calibrate() was called with.
             inner.train(config=settings, device=str(model.device), progress_bar=progress, threads=None)
             imputed = inner.impute(genes=held, n_samples=n_samples, seed=seed, threads=None)

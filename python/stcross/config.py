@@ -114,8 +114,12 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        """The inverse of :meth:`to_dict`; a key that is not a field is an error, never dropped."""
+        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            msg = f"Unknown ModelConfig fields {unknown}; the fields are {[f.name for f in dataclasses.fields(cls)]}."
+            raise InputError(msg)
+        return cls(**values)
 
 
 @dataclass(frozen=True)

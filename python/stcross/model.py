@@ -12,37 +12,41 @@ import scipy.sparse as sp
 import torch
 
 from . import inputs, persistence
+from .calibration import calibrate_model
 from .config import COUNT_LIKELIHOODS, ModelConfig, TrainConfig
+from .devices import resolve_device
+from .errors import InputError, InputTypeError
 from .features import column_mean_std, log_normalize, prepare_modality, spatial_average
 from .location import locate_cells
 from .neighbor_blend import neighbor_estimate
 from .module import SC, ST, CrossModalVAE
+from .partner_cache import PartnerCache
 from .partners import PartnerGraph, build_partner_graph
 from .predictive import predictive_summary
 from .threads import DEFAULT_THREADS, torch_threads
-from .training import Batcher, train_module
+from .training import train_module
 
 logger = logging.getLogger("stcross")
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """'auto' picks CUDA when present; an explicit CUDA request without a GPU is an error."""
-    from .errors import InputError
+_TRAIN_KEYWORD_DEFAULTS = {"max_epochs": None, "batch_size": 256, "lr": 2e-3, "seed": 0}
 
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError):  # torch's own message lists every backend it knows
-        parsed = None
-    if parsed is None or parsed.type not in ("cpu", "cuda"):
-        msg = f"device={device!r} is not a device stcross can use; choose 'auto', 'cpu' or 'cuda' (or 'cuda:N')."
+
+def _train_settings(config: TrainConfig | None, **keywords) -> TrainConfig:
+    """``config``, or a TrainConfig from the keywords; both at once only if the keywords are left at their defaults."""
+    if config is None:
+        return TrainConfig(**keywords)
+    if not isinstance(config, TrainConfig):
+        msg = f"config must be a stcross.TrainConfig, got {type(config).__name__}."
+        raise InputTypeError(msg)
+    given = sorted(k for k, v in keywords.items() if v != _TRAIN_KEYWORD_DEFAULTS[k])
+    if given:
+        msg = (
+            f"train() got both config= and {', '.join(f'{k}=' for k in given)}; put every setting in the "
+            f"TrainConfig (e.g. dataclasses.replace(config, {given[0]}=...)) or leave out config=."
+        )
         raise InputError(msg)
-    device = parsed
-    if device.type == "cuda" and not torch.cuda.is_available():
-        msg = "device='cuda' was requested but PyTorch sees no CUDA GPU here; use device='cpu' or device='auto'."
-        raise RuntimeError(msg)
-    return device
+    return config
 
 
 class CrossModalModel:
@@ -91,7 +95,7 @@ class CrossModalModel:
             msg = f"config must be a stcross.ModelConfig, got {type(self.config).__name__}."
             raise TypeError(msg)
         self.likelihoods = (likelihood_sc, likelihood_st)
-        self.neighbor_blend = self.config.blend_weight(self.likelihoods)
+        self.config.blend_weight(self.likelihoods)  # refuses a blend these likelihoods cannot use, now
         self.layers = (layer_sc, layer_st)
         self.spatial_key = spatial_key
         self.case_insensitive = case_insensitive
@@ -159,6 +163,11 @@ class CrossModalModel:
         self.data = (sc, self.data[ST])
 
     @property
+    def neighbor_blend(self) -> float:
+        """The latent-neighbour weight in use: ``config.neighbor_blend`` resolved for these likelihoods."""
+        return self.config.blend_weight(self.likelihoods)
+
+    @property
     def shared_genes(self) -> list[str]:
         """ST panel genes also measured in SC (alignment features and ST targets)."""
         return list(self.plan.shared)
@@ -177,10 +186,23 @@ class CrossModalModel:
             device=str(device),
         )
 
-    def _require_trained(self) -> None:
+    def require_trained(self) -> None:
+        """Raise a clear error unless the model is trained (or loaded)."""
         if not self.is_trained:
             msg = "The model is not trained yet; call model.train() first (or CrossModalModel.load(...))."
             raise RuntimeError(msg)
+
+    def with_st_genes_hidden(self, genes) -> CrossModalModel:
+        """A new, untrained model over the same data and settings, with the shared ``genes`` removed from ST.
+
+        Every shared gene stays imputable, so the hidden ones can be predicted as if ST had
+        never measured them (what calibration and cross-validation score).
+        """
+        adata_sc, adata_st = self._sources
+        hidden = {self.plan.st_names[g] for g in genes}
+        kept = ~adata_st.var_names.isin(list(hidden))
+        imputable = list(dict.fromkeys([*self.imputable_genes, *self.shared_genes]))
+        return CrossModalModel(adata_sc, adata_st[:, kept].copy(), genes=imputable, **self._init_kwargs)
 
     # -- training ----------------------------------------------------------------------
     def train(
@@ -213,7 +235,8 @@ class CrossModalModel:
         progress_bar
             Show a tqdm progress bar.
         config
-            Full training settings; overrides the keyword arguments above.
+            Full training settings, instead of the four keyword arguments above (giving
+            both is an error, so that no setting is silently ignored).
         threads
             Torch intra-op threads for this call (the caller's setting is restored after);
             ``None`` keeps the current setting. One thread is the measured default: see
@@ -223,12 +246,12 @@ class CrossModalModel:
         -------
         The model itself, trained; ``model.history`` holds the per-epoch loss terms.
         """
-        settings = config or TrainConfig(max_epochs=max_epochs, batch_size=batch_size, lr=lr, seed=seed)
+        settings = _train_settings(config, max_epochs=max_epochs, batch_size=batch_size, lr=lr, seed=seed)
         self.device = resolve_device(device)
         started = time.perf_counter()
         with torch_threads(threads):
             self.graph = self._build_graph(self.device)
-            self.module = self._fresh_module(settings.seed).to(self.device)
+            self.module = self.new_module(settings.seed).to(self.device)
             self.history = train_module(
                 self.module, self.data, self.graph, settings, device=self.device, progress_bar=progress_bar
             )
@@ -240,8 +263,8 @@ class CrossModalModel:
         )
         return self
 
-    def _fresh_module(self, seed: int) -> CrossModalVAE:
-        """A newly initialised network whose weights depend on ``seed`` only."""
+    def new_module(self, seed: int) -> CrossModalVAE:
+        """A newly initialised network for this data, whose weights depend on ``seed`` only."""
         with torch.random.fork_rng(devices=[]):  # initialisers use the global generator: isolate it
             torch.manual_seed(int(seed))
             module = CrossModalVAE(
@@ -254,6 +277,20 @@ class CrossModalModel:
         module.initialize_from_data(*self._gene_marginals(SC), *self._gene_marginals(ST))
         return module
 
+    def restore(self, module: CrossModalVAE, *, train_config: TrainConfig, history: pd.DataFrame, calibration,
+                device: torch.device) -> None:
+        """Make this model the trained one described by a saved state (used by :meth:`load`).
+
+        ``module`` is a network from :meth:`new_module` with the saved weights loaded.
+        """
+        self.device = device
+        self.module = module.to(device).eval()
+        self.graph = self._build_graph(device)
+        self.train_config = train_config
+        self.history = history
+        self.calibration = calibration
+        self.is_trained = True
+
     def _gene_marginals(self, modality: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-gene mean and sd of a modality's targets (of expression fractions for counts)."""
         data = self.data[modality]
@@ -265,23 +302,23 @@ class CrossModalModel:
         return torch.from_numpy(mean), torch.from_numpy(std)
 
     # -- results -----------------------------------------------------------------------
-    def _batcher(self) -> Batcher:
-        """A batcher with every cell's partner state computed (the trained network, eval mode)."""
-        self._require_trained()
+    def _partner_cache(self) -> PartnerCache:
+        """Every cell's partner state, computed by the trained network in eval mode."""
+        self.require_trained()
         self.module.eval()
-        batcher = Batcher(self.module, self.data, self.graph, self.device)
-        batcher.refresh()
-        return batcher
+        cache = PartnerCache(self.module, self.data, self.graph, self.device)
+        cache.refresh()
+        return cache
 
     def _encode_all(
-        self, modality: int, batch_size: int = 2048, batcher: Batcher | None = None
+        self, modality: int, batch_size: int = 2048, cache: PartnerCache | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        batcher = batcher or self._batcher()
+        cache = cache or self._partner_cache()
         n = self.data[modality].n_cells
         means, log_vars = [], []
         with torch.no_grad():
             for start in range(0, n, batch_size):
-                mean, log_var = batcher.encode(modality, np.arange(start, min(n, start + batch_size)))
+                mean, log_var = cache.encode(modality, np.arange(start, min(n, start + batch_size)))
                 means.append(mean)
                 log_vars.append(log_var)
         return torch.cat(means), torch.cat(log_vars)
@@ -315,14 +352,14 @@ class CrossModalModel:
 
     def _predict(self, names: list[str], *, interval: float, n_samples: int, seed: int, batch_size: int) -> dict:
         """The predictive summaries (uncalibrated) of ``names`` for every ST cell."""
-        batcher = self._batcher()  # one refresh of the partner states serves both encodings
-        mean_z, log_var_z = self._encode_all(ST, batcher=batcher)
+        cache = self._partner_cache()  # one refresh of the partner states serves both encodings
+        mean_z, log_var_z = self._encode_all(ST, cache=cache)
         positions = np.array([self._gene_position[g] for g in names])
         index = torch.from_numpy(positions).to(self.device)
         neighbors = None
         if self.neighbor_blend > 0:
             neighbors = neighbor_estimate(
-                self.module, mean_z.cpu().numpy(), self._encode_all(SC, batcher=batcher)[0].cpu().numpy(),
+                self.module, mean_z.cpu().numpy(), self._encode_all(SC, cache=cache)[0].cpu().numpy(),
                 self.data[SC].targets.matrix, positions,
                 weight=self.neighbor_blend, n_neighbors=self.config.n_blend_neighbors, device=str(self.device),
             )
@@ -448,23 +485,64 @@ class CrossModalModel:
         table["sd"] = sd
         return table
 
-    def calibrate(self, n_folds: int = 5, *, threads: int | None = DEFAULT_THREADS, **kwargs) -> CrossModalModel:
+    def calibrate(
+        self,
+        n_folds: int = 5,
+        *,
+        seed: int = 0,
+        max_epochs: int | None = None,
+        level_bins: int = 3,
+        zero_bins: int = 1,
+        min_genes: int = 5,
+        sd_floor: float | None = None,
+        nonnegative: bool | None = None,
+        n_samples: int = 0,
+        max_cells: int | None = 50_000,
+        progress: bool = False,
+        threads: int | None = DEFAULT_THREADS,
+    ) -> CrossModalModel:
         """Conformal calibration of the prediction intervals on held-out panel genes.
 
-        ``threads`` sets torch's intra-op threads for the call (as in :meth:`train`); see
-        :func:`stcross.calibration.calibrate_model` for the other options.
-        """
-        from .calibration import calibrate_model
+        Each of ``n_folds`` folds of the shared genes is hidden from ST in turn, the model is
+        trained again without it, and the scaled errors of its predictions calibrate the
+        intervals that :meth:`impute` reports from then on.
 
-        self._require_trained()
+        Parameters
+        ----------
+        n_folds
+            Gene folds (one refit each; at least 2).
+        seed
+            Seed of the gene folds.
+        max_epochs
+            Cap on each refit's epochs (default: as the model was trained).
+        level_bins, zero_bins, min_genes, sd_floor, nonnegative
+            How genes are grouped and scores computed: see :func:`stcross.calibration.fit_calibration`.
+        n_samples
+            Latent draws behind the spreads; impute with the same value.
+        max_cells
+            Score at most this many ST cells per gene.
+        progress
+            Show the refits' progress bars.
+        threads
+            Torch intra-op threads for this call (as in :meth:`train`).
+
+        Returns
+        -------
+        The model itself; ``model.calibration`` holds the fitted calibration.
+        """
+        self.require_trained()
         with torch_threads(threads):
-            self.calibration = calibrate_model(self, n_folds=n_folds, **kwargs)
+            self.calibration = calibrate_model(
+                self, n_folds=n_folds, seed=seed, max_epochs=max_epochs, level_bins=level_bins, zero_bins=zero_bins,
+                min_genes=min_genes, sd_floor=sd_floor, nonnegative=nonnegative, n_samples=n_samples,
+                max_cells=max_cells, progress=progress,
+            )
         return self
 
     # -- persistence -------------------------------------------------------------------
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the trained model to a directory (``config.json`` + ``model.pt``)."""
-        self._require_trained()
+        self.require_trained()
         return persistence.save_model(self, Path(path), overwrite=overwrite)
 
     @classmethod

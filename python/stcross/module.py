@@ -1,8 +1,9 @@
 """The cross-modal VAE as a plain ``torch.nn.Module``: its layers, generation and loss terms.
 
 Modality 0 is SC, modality 1 is ST. Each modality has its own encoder and partner
-attention; the latent layers and the decoder are shared. Encoding a cell together with
-its partners is driven by :class:`stcross.training.Batcher`, which caches partner states. The decoder predicts one logit
+attention; the latent layers and the decoder are shared. :meth:`CrossModalVAE.inference`
+encodes cells attending to their partners' cached states (:mod:`stcross.partner_cache`), and
+:meth:`CrossModalVAE.forward` returns one batch's loss terms. The decoder predicts one logit
 per decoder gene; for a count likelihood those become expression fractions renormalised
 over the genes the cell's modality measures, times the cell's library size.
 """
@@ -79,7 +80,7 @@ class CrossModalVAE(nn.Module):
         self.gauss_scale = nn.Parameter(torch.ones(2, n_genes))
         self.gauss_shift = nn.Parameter(torch.zeros(2, n_genes))
         # Observed per-gene mean and sd of each modality (ST: panel genes only, NaN elsewhere);
-        # they place genes ST never measured on ST's scale (see predictive.st_gene_parameters).
+        # they place genes ST never measured on ST's scale (see st_scale.st_gene_parameters).
         self.register_buffer("marginal_mean", torch.full((2, n_genes), float("nan")))
         self.register_buffer("marginal_sd", torch.full((2, n_genes), float("nan")))
 
@@ -99,6 +100,21 @@ class CrossModalVAE(nn.Module):
                     self.log_sigma[modality, genes] = torch.log(std.clamp_min(1e-3))
             if self.likelihoods[SC] in COUNT_LIKELIHOODS:
                 self.decoder.logits.bias.copy_(torch.log(sc_mean.clamp_min(1e-8)))
+
+    # -- inference ---------------------------------------------------------------------
+    def inference(
+        self,
+        modality: int,
+        x: torch.Tensor,
+        partners: torch.Tensor,
+        similarity: torch.Tensor,
+        partner_states: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and log-variance of cells ``x`` of ``modality``, each attending to the
+        states (rows of ``partner_states``, the other modality's) of its ``partners``."""
+        h = self.encoders[modality](x)
+        h = self.attention[modality](h, partner_states, partners, similarity)
+        return self.latent(h)
 
     # -- generation --------------------------------------------------------------------
     def gene_parameters(self, modality: int, gene_index: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -144,6 +160,38 @@ class CrossModalVAE(nn.Module):
         return make_distribution(likelihood, mean, theta=params["theta"], zi_logits=zi)
 
     # -- loss --------------------------------------------------------------------------
+    def forward(
+        self,
+        batch,
+        partner_states: tuple[torch.Tensor, torch.Tensor],
+        *,
+        kl_weight: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> LossTerms:
+        """The loss terms of one :class:`~stcross.partner_cache.Batch`.
+
+        ``partner_states`` are every cell's cached encoder states (SC, ST); ``kl_weight`` is the
+        warm-up factor on the KL term. ``generator=None`` evaluates at z's mean (validation);
+        otherwise z is sampled from it.
+        """
+        n_sc, n_st = batch.n_cells
+        mean_sc, log_var_sc = self.inference(SC, batch.inputs[SC], batch.partners[SC], batch.similarity[SC], partner_states[ST])
+        mean_st, log_var_st = self.inference(ST, batch.inputs[ST], batch.partners[ST], batch.similarity[ST], partner_states[SC])
+
+        def latent(mean, log_var):
+            return mean if generator is None else self.sample(mean, log_var, generator)
+
+        rec_sc = self.reconstruction(SC, latent(mean_sc[:n_sc], log_var_sc[:n_sc]), batch.targets[SC], batch.library[SC]).mean()
+        rec_st = self.reconstruction(ST, latent(mean_st[:n_st], log_var_st[:n_st]), batch.targets[ST], batch.library[ST]).mean()
+        kl_sc = self.kl_divergence(mean_sc[:n_sc], log_var_sc[:n_sc]).mean()
+        kl_st = self.kl_divergence(mean_st[:n_st], log_var_st[:n_st]).mean()
+        # Each cell against the positive partner encoded after the other modality's own cells.
+        align = 0.5 * (self.alignment(mean_sc[:n_sc], mean_st[n_st:]) + self.alignment(mean_st[:n_st], mean_sc[n_sc:]))
+        beta = kl_weight * self.config.kl_weight
+        w_sc, w_st = self.elbo_weight
+        total = w_sc * (rec_sc + beta * kl_sc) + w_st * (rec_st + beta * kl_st) + self.config.contrastive_weight * align
+        return LossTerms(total, rec_sc, rec_st, 0.5 * (kl_sc + kl_st), align)
+
     def reconstruction(self, modality: int, z: torch.Tensor, targets: torch.Tensor, library: torch.Tensor) -> torch.Tensor:
         """Negative log-likelihood per cell on the genes the modality measures."""
         index = self.st_gene_index if modality == ST else None

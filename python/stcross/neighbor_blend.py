@@ -19,7 +19,7 @@ import torch
 from .config import COUNT_LIKELIHOODS
 from .module import SC, CrossModalVAE
 from .partners import top_k_similar
-from .predictive import gaussian_sc_to_st
+from .st_scale import gaussian_sc_to_st
 
 # Softmax temperature on cosine similarity: neighbours within ~0.1 of the best one count.
 _TEMPERATURE = 0.1
@@ -41,7 +41,7 @@ class NeighborEstimate:
     squares
         ``values`` squared (gaussian only: the neighbours' variance), else None.
     gaussian_map
-        ``(level, ratio, sc_mean)`` of :func:`~stcross.predictive.gaussian_sc_to_st`, or None
+        ``(level, ratio, sc_mean)`` of :func:`~stcross.st_scale.gaussian_sc_to_st`, or None
         for counts, whose fractions are multiplied by the ST cell's library size instead.
     """
 

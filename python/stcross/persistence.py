@@ -14,7 +14,9 @@ from pathlib import Path
 import torch
 
 from . import inputs
+from .calibration import Calibration
 from .config import LIKELIHOODS, ModelConfig, TrainConfig
+from .devices import resolve_device
 from .errors import InputError, InputFileExistsError, InputFileNotFoundError
 
 logger = logging.getLogger("stcross")
@@ -234,8 +236,6 @@ def _align_genes(saved: dict, adata_sc, adata_st):
 def load_model(cls, path: Path, adata_sc, adata_st, *, device: str = "auto"):
     import pandas as pd
 
-    from .model import resolve_device
-
     config_file, weights_file = path / CONFIG_FILE, path / WEIGHTS_FILE
     if not config_file.is_file() or not weights_file.is_file():
         msg = f"{path} is not a saved stcross model (expected {CONFIG_FILE} and {WEIGHTS_FILE} inside)."
@@ -268,27 +268,19 @@ def load_model(cls, path: Path, adata_sc, adata_st, *, device: str = "auto"):
     input_genes = [model.plan.decoder[i] for i in model.sc_input_genes]
     if input_genes != saved["sc_input_genes"]:
         model.use_sc_inputs(sorted(position[g] for g in saved["sc_input_genes"]))
-    model.device = target_device
-    model.module = model._fresh_module(settings.seed)
-    _load_weights(model.module, state, weights_file)
-    model.module.to(model.device).eval()
+    module = model.new_module(settings.seed)
+    _load_weights(module, state, weights_file)
     try:
         history = pd.DataFrame(saved["history"]).set_index("epoch")
     except (KeyError, TypeError, ValueError) as err:
         raise _damaged(config_file, f"its training history is unreadable ({type(err).__name__}: {err})") from None
     calibration = None
     if saved["calibration"] is not None:
-        from .calibration import Calibration
-
         try:
             calibration = Calibration.from_dict(saved["calibration"])
         except (AttributeError, KeyError, TypeError, ValueError) as err:
             what = f"its calibration is unreadable ({type(err).__name__}: {err}); run model.calibrate() again and save"
             raise _damaged(config_file, what) from None
     _report_other_cells(saved, model)
-    model.graph = model._build_graph(model.device)
-    model.train_config = settings
-    model.history = history
-    model.calibration = calibration
-    model.is_trained = True
+    model.restore(module, train_config=settings, history=history, calibration=calibration, device=target_device)
     return model

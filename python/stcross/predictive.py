@@ -4,98 +4,27 @@ Computed one chunk of cells at a time, so memory is chunk x genes per quantity.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import scipy.special as special
 import scipy.stats as stats
 import torch
 
-from .config import COUNT_LIKELIHOODS
 from .distributions import blend_with_estimate, zero_probability
-from .module import SC, ST, CrossModalVAE
+from .module import ST, CrossModalVAE
+from .st_scale import st_gene_parameters
 
-if TYPE_CHECKING:
-    from .neighbor_blend import NeighborEstimate
+
+class BlendTarget(Protocol):
+    """A second estimate to blend with the decoder's (:class:`stcross.neighbor_blend.NeighborEstimate`)."""
+
+    blend: np.ndarray
+
+    def moments(self, rows: slice, library: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]: ...
 
 # Quantiles of counts up to this value come from the pmf recurrence; larger ones from cdflib.
 _RECURRENCE_LIMIT = 64
-
-
-def st_gene_parameters(module: CrossModalVAE, index: torch.Tensor) -> dict[str, torch.Tensor]:
-    """ST likelihood parameters for decoder genes ``index``.
-
-    ST's per-gene parameters are only trained on its panel. A gene ST never measured
-    borrows SC's parameter: for two Gaussian likelihoods through SC's standardised scale
-    (:func:`_gaussian_borrowing`); for two count likelihoods moved by the typical ST-vs-SC
-    log offset on the panel genes; otherwise the panel average.
-    """
-    panel = module.st_gene_index
-    measured = torch.isin(index, panel)
-    st_all, sc_all = module.gene_parameters(ST), module.gene_parameters(SC)
-    if module.likelihoods == ("gaussian", "gaussian"):
-        borrowed = _gaussian_borrowing(module, st_all, sc_all, index)
-        return {
-            name: torch.where(measured, values[index], borrowed[name]) if name in borrowed else values[index]
-            for name, values in st_all.items()
-        }
-    same_family = (module.likelihoods[SC] in COUNT_LIKELIHOODS) == (module.likelihoods[ST] in COUNT_LIKELIHOODS)
-    out = {}
-    for name in ("theta", "sigma", "scale", "shift"):
-        st_values, sc_values = st_all[name], sc_all[name]
-        log_space = name in ("theta", "sigma")
-        if log_space:
-            st_values, sc_values = torch.log(st_values), torch.log(sc_values)
-        if same_family:
-            offset = torch.median(st_values[panel] - sc_values[panel])
-            borrowed = sc_values[index] + offset
-        else:
-            borrowed = st_values[panel].mean().expand(len(index))
-        values = torch.where(measured, st_values[index], borrowed)
-        out[name] = torch.exp(values) if log_space else values
-    return out
-
-
-def _panel_fit(x: torch.Tensor, y: torch.Tensor, x_new: torch.Tensor) -> torch.Tensor:
-    """Least-squares line of ``y`` on ``x`` over the panel genes, evaluated at ``x_new``."""
-    x_centred = x - x.mean()
-    variance = (x_centred**2).sum()
-    slope = (x_centred * (y - y.mean())).sum() / variance if len(x) >= 3 and variance > 1e-12 else x.new_zeros(())
-    return y.mean() + slope * (x_new - x.mean())
-
-
-def gaussian_sc_to_st(module: CrossModalVAE, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Affine map of decoder genes ``index`` from SC's gaussian scale to ST's: ``level + ratio * (x - sc_mean)``.
-
-    A value's SC z-score is carried over to ST, whose level and spread for the gene are
-    regressed on SC's across the panel genes (platforms differ gene by gene, so a plain
-    offset can put a gene far off ST's scale). Returns ``(level, ratio, sc_mean)``.
-    """
-    panel = module.st_gene_index
-    sc_mean, sc_sd = module.marginal_mean[SC], module.marginal_sd[SC].clamp_min(1e-6)
-    st_mean, st_sd = module.marginal_mean[ST][panel], module.marginal_sd[ST][panel].clamp_min(1e-6)
-    level = _panel_fit(sc_mean[panel], st_mean, sc_mean[index])
-    spread = torch.exp(_panel_fit(torch.log(sc_sd[panel]), torch.log(st_sd), torch.log(sc_sd[index])))
-    return level, spread / sc_sd[index], sc_mean[index]
-
-
-def _gaussian_borrowing(
-    module: CrossModalVAE, st_all: dict[str, torch.Tensor], sc_all: dict[str, torch.Tensor], index: torch.Tensor
-) -> dict[str, torch.Tensor]:
-    """ST scale, shift and noise of genes ST never measured, through :func:`gaussian_sc_to_st`.
-
-    The noise keeps SC's share of the gene's spread, adjusted by the panel's typical
-    ST-vs-SC ratio.
-    """
-    panel = module.st_gene_index
-    level, ratio, sc_mean = gaussian_sc_to_st(module, index)  # ratio: ST units per SC unit, gene by gene
-    panel_ratio = module.marginal_sd[ST][panel].clamp_min(1e-6) / module.marginal_sd[SC][panel].clamp_min(1e-6)
-    noise_offset = torch.median(torch.log(st_all["sigma"][panel]) - torch.log(sc_all["sigma"][panel] * panel_ratio))
-    return {
-        "scale": sc_all["scale"][index] * ratio,
-        "shift": level + ratio * (sc_all["shift"][index] - sc_mean),
-        "sigma": sc_all["sigma"][index] * ratio * torch.exp(noise_offset),
-    }
 
 
 def _recurrence_quantile(q: np.ndarray, log_p0: np.ndarray, step) -> np.ndarray:
@@ -181,7 +110,7 @@ def predictive_summary(
     n_samples: int = 0,
     seed: int = 0,
     batch_size: int = 1024,
-    neighbors: NeighborEstimate | None = None,
+    neighbors: BlendTarget | None = None,
 ) -> dict[str, np.ndarray]:
     """Mean, sd, P(0) and central ``interval`` bounds, cells x genes, as float32 arrays.
 

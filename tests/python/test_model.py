@@ -226,3 +226,19 @@ def test_gaussian_unmeasured_genes_land_on_the_st_scale(pair_with_truth):
     assert 0.2 < np.median(spread_ratio) < 2.0
     inside = (true >= imp.layers["lower"]) & (true <= imp.layers["upper"])
     assert inside.mean() > 0.8
+
+
+def test_train_refuses_config_together_with_keywords(pair):
+    sc, st = pair
+    model = stcross.CrossModalModel(sc, st)
+    with pytest.raises(ValueError, match="both config= and lr=, seed="):
+        model.train(config=stcross.TrainConfig(max_epochs=1), lr=0.1, seed=3, progress_bar=False)
+    with pytest.raises(TypeError, match="config must be a stcross.TrainConfig"):
+        model.train(config={"max_epochs": 1}, progress_bar=False)
+
+
+def test_model_config_from_dict_refuses_unknown_fields():
+    config = stcross.ModelConfig(n_latent=8)
+    assert stcross.ModelConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match=r"Unknown ModelConfig fields \['n_latnet'\]"):
+        stcross.ModelConfig.from_dict({"n_latnet": 8})

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import stcross
-from stcross.predictive import gaussian_sc_to_st
+from stcross.st_scale import gaussian_sc_to_st
 
 SMALL = dict(n_hidden=32, n_latent=8, n_heads=2, n_partners=10, n_pcs=10)
 GAUSSIAN = dict(likelihood_sc="gaussian", likelihood_st="gaussian")

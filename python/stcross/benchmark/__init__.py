@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .baselines import knn_library_baseline, naive_topk_baseline, panel_genes
 from .cross_validation import METHODS, cross_validate, looks_like_counts, summarize
-from .folds import gene_folds
+from ..folds import gene_folds
 from .metrics import (
     METRICS,
     accuracy_score,

@@ -18,7 +18,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .baselines import _matrix, knn_library_baseline, naive_topk_baseline, panel_genes
-from .folds import gene_folds
+from ..folds import gene_folds
 from .metrics import METRICS, accuracy_score, gene_metrics
 
 __all__ = ["METHODS", "cross_validate", "looks_like_counts", "summarize"]

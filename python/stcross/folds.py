@@ -1,4 +1,7 @@
-"""Gene folds for cross-validating imputation: the shared genes, permuted with a fixed seed."""
+"""Gene folds over the shared genes, permuted with a fixed seed: for calibration and cross-validation.
+
+NumPy only, so the peer benchmarks can load this file by path in their own environment.
+"""
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,0 +1,99 @@
+"""Every cell's encoder state, cached for its cross-modal partners to attend to, and the batches built on it.
+
+A cell attends to the encoder states of its partners in the other modality. Those states are
+computed for all cells at once (no gradients, dropout off) and refreshed once per epoch, so a
+training step runs the encoders on its own cells only, and at inference a cell's output
+depends on nothing but its own data and its partners' data (never on the batch it lands in).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .features import ModalityData
+from .module import SC, ST, CrossModalVAE
+from .partners import PartnerGraph
+
+
+@dataclass
+class Batch:
+    """One step's cells of both modalities, as tensors on the model's device.
+
+    For each modality (SC, ST), ``inputs``, ``partners`` and ``similarity`` cover the step's
+    own cells followed by one positive partner of each of the other modality's cells (the
+    alignment term's pairs); ``targets`` and ``library`` cover the step's own cells.
+    """
+
+    inputs: tuple[torch.Tensor, torch.Tensor]
+    partners: tuple[torch.Tensor, torch.Tensor]
+    similarity: tuple[torch.Tensor, torch.Tensor]
+    targets: tuple[torch.Tensor, torch.Tensor]
+    library: tuple[torch.Tensor, torch.Tensor]
+    n_cells: tuple[int, int]
+
+
+class PartnerCache:
+    """The encoder states of every cell of both modalities, and batches that attend to them."""
+
+    def __init__(self, module: CrossModalVAE, data: tuple[ModalityData, ModalityData], graph: PartnerGraph, device):
+        self.module = module
+        self.data = data
+        self.device = device
+        self.partners = (graph.sc_to_st, graph.st_to_sc)
+        self.similarity = (graph.sc_to_st_sim, graph.st_to_sc_sim)
+        self.states: list[torch.Tensor | None] = [None, None]
+
+    def refresh(self, chunk_size: int = 4096) -> None:
+        """Recompute every cell's encoder state (the keys and values its partners attend to)."""
+        was_training = self.module.training
+        self.module.eval()
+        with torch.no_grad():
+            for modality in (SC, ST):
+                n = self.data[modality].n_cells
+                self.states[modality] = torch.cat([
+                    self.module.encoders[modality](self.data[modality].inputs.rows(np.arange(s, min(n, s + chunk_size)), self.device))
+                    for s in range(0, n, chunk_size)
+                ])
+        self.module.train(was_training)
+
+    def _lookup(self, modality: int, cells: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = self.data[modality].inputs.rows(cells, self.device)
+        partners = torch.from_numpy(self.partners[modality][cells]).to(self.device)
+        similarity = torch.from_numpy(self.similarity[modality][cells]).to(self.device)
+        return x, partners, similarity
+
+    def encode(self, modality: int, cells: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and log-variance of ``cells`` of ``modality``."""
+        if self.states[1 - modality] is None:
+            self.refresh()
+        return self.module.inference(modality, *self._lookup(modality, cells), self.states[1 - modality])
+
+    def batch(self, sc_cells: np.ndarray, st_cells: np.ndarray, generator: torch.Generator | None) -> Batch:
+        """The step's cells with one positive partner each, drawn from their partner lists by
+        ``generator`` (``None``, for evaluation: the most similar partner)."""
+        k_sc, k_st = self.partners[SC].shape[1], self.partners[ST].shape[1]
+        if generator is None:
+            pick_sc, pick_st = np.zeros(len(sc_cells), int), np.zeros(len(st_cells), int)
+        else:
+            pick_sc = torch.randint(k_sc, (len(sc_cells),), generator=generator).numpy()
+            pick_st = torch.randint(k_st, (len(st_cells),), generator=generator).numpy()
+        st_of_sc = self.partners[SC][sc_cells, pick_sc]
+        sc_of_st = self.partners[ST][st_cells, pick_st]
+        looked_up = (
+            self._lookup(SC, np.concatenate([sc_cells, sc_of_st])),
+            self._lookup(ST, np.concatenate([st_cells, st_of_sc])),
+        )
+        targets, library = zip(*(
+            (self.data[m].targets.rows(cells, self.device), torch.from_numpy(self.data[m].library[cells]).to(self.device))
+            for m, cells in ((SC, sc_cells), (ST, st_cells))
+        ))
+        return Batch(
+            inputs=(looked_up[SC][0], looked_up[ST][0]),
+            partners=(looked_up[SC][1], looked_up[ST][1]),
+            similarity=(looked_up[SC][2], looked_up[ST][2]),
+            targets=tuple(targets),
+            library=tuple(library),
+            n_cells=(len(sc_cells), len(st_cells)),
+        )
