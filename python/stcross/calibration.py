@@ -41,10 +41,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import COUNT_LIKELIHOODS
 from .errors import InputError
 from .folds import gene_folds
 from .inputs import MIN_SHARED_GENES
+from .likelihoods import get_likelihood
 from .progress import report as report_progress
 
 __all__ = ["Calibration", "calibrate_model", "fit_calibration", "heldout_predictions"]
@@ -387,7 +387,7 @@ def fit_calibration(
     if not np.all(np.isfinite(mean)) or not np.all(np.isfinite(sd)) or not np.all(np.isfinite(truth)):
         msg = "Held-out predictions or truth contain NaN or infinite values; cannot calibrate."
         raise ValueError(msg)
-    discrete = likelihood in COUNT_LIKELIHOODS
+    discrete = get_likelihood(likelihood).is_count
     if sd_floor is None:
         positive = sd[sd > 0]
         sd_floor = DEFAULT_COUNT_SD_FLOOR if discrete else 1e-3 * (float(np.median(positive)) if positive.size else 1.0)

@@ -18,6 +18,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .errors import InputError
+from .likelihoods import NAMES as LIKELIHOOD_NAMES
+from .likelihoods import get_likelihood
 from .threads import DEFAULT_THREADS, check_threads, torch_threads
 
 logger = logging.getLogger("stcross")
@@ -368,7 +370,7 @@ def _demo(args: argparse.Namespace) -> int:
     pred = _dense(held.layers["mean"]).astype(np.float64)
     pcc = _pearson_columns(pred, truth)
     inside = (truth >= _dense(held.layers["lower"])) & (truth <= _dense(held.layers["upper"]))
-    counts = kw["likelihood_st"] != "gaussian"
+    counts = get_likelihood(kw["likelihood_st"]).is_count
     baseline = _knn_baseline(adata_sc, st_kept, hidden, counts=counts)
     base_pcc = _pearson_columns(baseline, truth) if baseline is not None and baseline.shape == truth.shape else None
     print(f"[1/2] Held-out check: {n_hide} of {len(shared)} panel genes hidden from ST "
@@ -482,8 +484,8 @@ def _parser() -> argparse.ArgumentParser:
     genes = fit.add_mutually_exclusive_group()
     genes.add_argument("--genes", help="comma-separated genes to impute (default: every SC gene)")
     genes.add_argument("--genes-file", help="file with one gene to impute per line")
-    fit.add_argument("--likelihood-sc", default="zinb", help="zinb, nb, poisson or gaussian (default zinb)")
-    fit.add_argument("--likelihood-st", default="nb", help="zinb, nb, poisson or gaussian (default nb)")
+    fit.add_argument("--likelihood-sc", default="zinb", help=f"{', '.join(LIKELIHOOD_NAMES)} (default zinb)")
+    fit.add_argument("--likelihood-st", default="nb", help=f"{', '.join(LIKELIHOOD_NAMES)} (default nb)")
     fit.add_argument("--layer-sc", default=None, help="SC layer holding the expression (default X)")
     fit.add_argument("--layer-st", default=None, help="ST layer holding the expression (default X)")
     fit.add_argument("--spatial-key", default="spatial", help="obsm key of the ST coordinates (default spatial)")

@@ -4,13 +4,10 @@ from __future__ import annotations
 import dataclasses
 import numbers
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from .errors import InputError, InputTypeError
-
-Likelihood = Literal["zinb", "nb", "poisson", "gaussian"]
-COUNT_LIKELIHOODS = ("zinb", "nb", "poisson")
-LIKELIHOODS = (*COUNT_LIKELIHOODS, "gaussian")
+from .likelihoods import get_likelihood
 
 
 @dataclass(frozen=True)
@@ -96,10 +93,10 @@ class ModelConfig:
 
     def blend_weight(self, likelihoods: tuple[str, str]) -> float:
         """The latent-neighbour weight for these (SC, ST) likelihoods (resolves ``None``)."""
-        both_gaussian = all(name == "gaussian" for name in likelihoods)
+        sc, st = (get_likelihood(name) for name in likelihoods)
         if self.neighbor_blend is None:
-            return 0.5 if both_gaussian else 0.0
-        same_family = (likelihoods[0] in COUNT_LIKELIHOODS) == (likelihoods[1] in COUNT_LIKELIHOODS)
+            return 0.5 if not (sc.is_count or st.is_count) else 0.0
+        same_family = sc.is_count == st.is_count
         if self.neighbor_blend > 0 and not same_family:
             msg = (
                 f"neighbor_blend={self.neighbor_blend} needs both likelihoods counts or both gaussian, got "

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .config import COUNT_LIKELIHOODS, LIKELIHOODS
 from .errors import InputError, InputKeyError, InputTypeError
+from .likelihoods import get_likelihood
 
 logger = logging.getLogger("stcross")
 
@@ -106,8 +106,7 @@ def check_anndata(adata, role: str) -> None:
 
 def expression_matrix(adata, layer: str | None, role: str, likelihood: str) -> sp.csr_matrix:
     """The chosen layer as a new float32 CSR matrix, with value checks for the likelihood."""
-    if likelihood not in LIKELIHOODS:
-        _fail(f"likelihood_{role}={likelihood!r} is not supported; choose one of {list(LIKELIHOODS)}.")
+    observation = get_likelihood(likelihood, role)
     if layer is None:
         x = adata.X
         where = f"adata_{role}.X"
@@ -135,26 +134,7 @@ def expression_matrix(adata, layer: str | None, role: str, likelihood: str) -> s
     if not np.all(np.isfinite(values)):
         bad = int((~np.isfinite(values)).sum())
         _fail(f"{where} has {bad} NaN or infinite values; remove or impute them before training.")
-    if likelihood in COUNT_LIKELIHOODS:
-        if values.size and values.min() < 0:
-            _fail(
-                f"{where} has negative values, which a {likelihood!r} count likelihood cannot model. "
-                "Pass raw counts (e.g. layer='counts'), or use likelihood 'gaussian' for log-scale data."
-            )
-        if values.size and not np.allclose(values, np.round(values), atol=1e-3):
-            _fail(
-                f"{where} holds non-integer values, but likelihood_{role}={likelihood!r} needs counts. "
-                f"Pass raw counts (e.g. layer='counts') or set likelihood_{role}='gaussian' for "
-                "log-normalised or intensity data."
-            )
-        rounded = np.round(values)
-        n_changed = int(np.count_nonzero(rounded != values))
-        if n_changed:
-            logger.warning(
-                "%s: rounded %d values within 1e-3 of an integer to that integer for the %r count likelihood.",
-                where, n_changed, likelihood,
-            )
-        matrix.data = rounded
+    matrix.data = observation.check_values(values, where, role)
     return matrix
 
 
@@ -282,7 +262,7 @@ def warn_empty(matrix: sp.csr_matrix, role: str, what: str, likelihood: str) -> 
     """Log (not fail) all-zero cells and genes: they are kept, and their predictions follow from that."""
     cells = int((np.diff(matrix.indptr) == 0).sum())
     genes = int(matrix.shape[1] - np.unique(matrix.indices).size)
-    counts = likelihood in COUNT_LIKELIHOODS
+    counts = get_likelihood(likelihood, role).is_count
     if cells:
         logger.warning(
             "%d %s cells have %s on the %s; they are kept and placed by their partners%s.",

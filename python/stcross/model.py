@@ -13,10 +13,11 @@ import torch
 
 from . import inputs, persistence
 from .calibration import calibrate_model
-from .config import COUNT_LIKELIHOODS, ModelConfig, TrainConfig
+from .config import ModelConfig, TrainConfig
 from .devices import resolve_device
 from .errors import InputError, InputTypeError
 from .features import column_mean_std, log_normalize, prepare_modality, spatial_average
+from .likelihoods import get_likelihood
 from .location import locate_cells
 from .neighbor_blend import neighbor_estimate
 from .module import SC, ST, CrossModalVAE
@@ -124,9 +125,9 @@ class CrossModalModel:
         self.sc_input_genes = self._select_sc_inputs(sc_matrix, shared_in_decoder)
         st_all = np.arange(len(self.plan.shared))
         self.data = (
-            prepare_modality(sc_matrix, self.sc_input_genes, shared_in_decoder, likelihood_sc in COUNT_LIKELIHOODS),
+            prepare_modality(sc_matrix, self.sc_input_genes, shared_in_decoder, get_likelihood(likelihood_sc).is_count),
             prepare_modality(
-                st_matrix, st_all, st_all, likelihood_st in COUNT_LIKELIHOODS,
+                st_matrix, st_all, st_all, get_likelihood(likelihood_st).is_count,
                 neighbourhood=spatial_average(self.coordinates, self.config.spatial_context)
                 if self.config.spatial_context > 0 else None,
             ),
@@ -147,7 +148,7 @@ class CrossModalModel:
         if sc_matrix.shape[1] <= budget:
             return np.arange(sc_matrix.shape[1])
         values = sc_matrix
-        if self.likelihoods[SC] in COUNT_LIKELIHOODS:
+        if get_likelihood(self.likelihoods[SC]).is_count:
             values = log_normalize(sc_matrix, np.asarray(sc_matrix.sum(axis=1)).ravel())
         mean = np.asarray(values.mean(axis=0)).ravel()
         variance = np.asarray(values.multiply(values).mean(axis=0)).ravel() - mean**2
@@ -158,7 +159,7 @@ class CrossModalModel:
     def use_sc_inputs(self, positions) -> None:
         """Feed the SC encoder these decoder-gene positions (used when loading a saved model)."""
         self.sc_input_genes = np.asarray(positions, dtype=np.int64)
-        is_count = self.likelihoods[SC] in COUNT_LIKELIHOODS
+        is_count = get_likelihood(self.likelihoods[SC]).is_count
         sc = prepare_modality(self.data[SC].targets.matrix, self.sc_input_genes, self._shared_in_decoder, is_count)
         self.data = (sc, self.data[ST])
 
@@ -295,7 +296,7 @@ class CrossModalModel:
         """Per-gene mean and sd of a modality's targets (of expression fractions for counts)."""
         data = self.data[modality]
         matrix = data.targets.matrix
-        if self.likelihoods[modality] in COUNT_LIKELIHOODS:
+        if get_likelihood(self.likelihoods[modality]).is_count:
             scale = np.where(data.library > 0, 1.0 / np.maximum(data.library, 1e-12), 0.0)
             matrix = sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ matrix)
         mean, std = column_mean_std(matrix)

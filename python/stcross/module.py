@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .config import COUNT_LIKELIHOODS, ModelConfig
-from .distributions import make_distribution
+from .config import ModelConfig
+from .likelihoods import get_likelihood
 from .nn import Decoder, Encoder, GaussianLatent, PartnerAttention
 
 SC, ST = 0, 1
@@ -63,6 +63,7 @@ class CrossModalVAE(nn.Module):
         super().__init__()
         self.config = config
         self.likelihoods = likelihoods
+        self.observation = tuple(get_likelihood(name) for name in likelihoods)
         self.register_buffer("st_gene_index", st_gene_index.long())
         # Each modality's ELBO counts as if it measured the panel's number of genes:
         # otherwise thousands of SC genes drown the ST panel and the alignment term.
@@ -73,7 +74,9 @@ class CrossModalVAE(nn.Module):
         self.encoders = nn.ModuleList([Encoder(n, d, config.dropout) for n in n_inputs])
         self.attention = nn.ModuleList([PartnerAttention(d, config.n_heads, config.dropout) for _ in range(2)])
         self.latent = GaussianLatent(d, config.n_latent)
-        self.decoder = Decoder(config.n_latent, d, n_genes, zero_inflation="zinb" in likelihoods)
+        self.decoder = Decoder(
+            config.n_latent, d, n_genes, zero_inflation=any(lik.zero_inflated for lik in self.observation)
+        )
         # Per-modality, per-gene parameters; ST's are only trained on its panel genes.
         self.log_theta = nn.Parameter(torch.full((2, n_genes), 2.0))
         self.log_sigma = nn.Parameter(torch.full((2, n_genes), -1.0))
@@ -94,11 +97,11 @@ class CrossModalVAE(nn.Module):
             for modality, mean, std, genes in ((SC, sc_mean, sc_std, slice(None)), (ST, st_mean, st_std, self.st_gene_index)):
                 self.marginal_mean[modality, genes] = mean
                 self.marginal_sd[modality, genes] = std
-                if self.likelihoods[modality] == "gaussian":
+                if not self.observation[modality].is_count:
                     self.gauss_shift[modality, genes] = mean
                     self.gauss_scale[modality, genes] = std.clamp_min(1e-3)
                     self.log_sigma[modality, genes] = torch.log(std.clamp_min(1e-3))
-            if self.likelihoods[SC] in COUNT_LIKELIHOODS:
+            if self.observation[SC].is_count:
                 self.decoder.logits.bias.copy_(torch.log(sc_mean.clamp_min(1e-8)))
 
     # -- inference ---------------------------------------------------------------------
@@ -146,18 +149,18 @@ class CrossModalVAE(nn.Module):
         ``normalize_index`` (the genes the modality measures; None: the genes returned)
         and scaled by ``library``.
         """
-        likelihood = self.likelihoods[modality]
+        likelihood = self.observation[modality]
         params = gene_params if gene_params is not None else self.gene_parameters(modality, gene_index)
         h = self.decoder.hidden(z)
         logits = self.decoder.gene_logits(h, gene_index)
-        if likelihood not in COUNT_LIKELIHOODS:
+        if not likelihood.is_count:
             mean = params["scale"] * logits + params["shift"]
-            return make_distribution(likelihood, mean, scale=params["sigma"])
+            return likelihood.distribution(mean, params, None)
         same_genes = normalize_index is None or normalize_index is gene_index
         norm_logits = logits if same_genes else self.decoder.gene_logits(h, normalize_index)
         mean = torch.exp(logits - torch.logsumexp(norm_logits, dim=1, keepdim=True)) * library.unsqueeze(1)
         zi = self.decoder.zero_inflation_logits(h, gene_index)
-        return make_distribution(likelihood, mean, theta=params["theta"], zi_logits=zi)
+        return likelihood.distribution(mean, params, zi)
 
     # -- loss --------------------------------------------------------------------------
     def forward(

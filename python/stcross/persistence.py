@@ -15,8 +15,9 @@ import torch
 
 from . import inputs
 from .calibration import Calibration
-from .config import LIKELIHOODS, ModelConfig, TrainConfig
+from .config import ModelConfig, TrainConfig
 from .devices import resolve_device
+from .likelihoods import NAMES as LIKELIHOOD_NAMES
 from .errors import InputError, InputFileExistsError, InputFileNotFoundError
 
 logger = logging.getLogger("stcross")
@@ -148,7 +149,7 @@ def _settings(saved: dict, file: Path) -> tuple[ModelConfig, TrainConfig]:
 
 def _check_values(saved: dict, file: Path) -> None:
     """Types of the plain entries (a hand edit would otherwise surface as an error about the data)."""
-    bad = [k for k in ("likelihood_sc", "likelihood_st") if saved[k] not in LIKELIHOODS]
+    bad = [k for k in ("likelihood_sc", "likelihood_st") if saved[k] not in LIKELIHOOD_NAMES]
     bad += [k for k in ("layer_sc", "layer_st") if saved[k] is not None and not isinstance(saved[k], str)]
     bad += [k for k in ("spatial_key",) if not isinstance(saved[k], str)]
     bad += [k for k in ("case_insensitive",) if not isinstance(saved[k], bool)]

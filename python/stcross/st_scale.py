@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import torch
 
-from .config import COUNT_LIKELIHOODS
 from .module import SC, ST, CrossModalVAE
 
 
@@ -24,13 +23,14 @@ def st_gene_parameters(module: CrossModalVAE, index: torch.Tensor) -> dict[str, 
     panel = module.st_gene_index
     measured = torch.isin(index, panel)
     st_all, sc_all = module.gene_parameters(ST), module.gene_parameters(SC)
-    if module.likelihoods == ("gaussian", "gaussian"):
+    sc, st = module.observation
+    if not (sc.is_count or st.is_count):
         borrowed = _gaussian_borrowing(module, st_all, sc_all, index)
         return {
             name: torch.where(measured, values[index], borrowed[name]) if name in borrowed else values[index]
             for name, values in st_all.items()
         }
-    same_family = (module.likelihoods[SC] in COUNT_LIKELIHOODS) == (module.likelihoods[ST] in COUNT_LIKELIHOODS)
+    same_family = sc.is_count == st.is_count
     out = {}
     for name in ("theta", "sigma", "scale", "shift"):
         st_values, sc_values = st_all[name], sc_all[name]

@@ -1,4 +1,4 @@
-"""The hand-written observation models and quantiles against scipy.stats.
+"""The observation models (stcross.likelihoods) and count quantiles against scipy.stats.
 
 NB(mu, theta) is scipy's nbinom with n = theta, p = theta / (theta + mu); the ZINB mixes it
 with a point mass at zero of weight pi = sigmoid(zi_logits).
@@ -11,15 +11,8 @@ import scipy.stats as stats
 import torch
 from scipy.special import expit
 
-from stcross.distributions import (
-    NegativeBinomial,
-    ZeroInflatedNegativeBinomial,
-    blend_with_estimate,
-    make_distribution,
-    with_mean,
-    zero_probability,
-)
-from stcross.predictive import count_quantile, nb_quantile, poisson_quantile
+from stcross.likelihoods import NegativeBinomial, ZeroInflatedNegativeBinomial, get_likelihood
+from stcross.likelihoods.quantiles import count_quantile, nb_quantile, poisson_quantile
 
 # Means from nearly zero to large, dispersions from very overdispersed to nearly Poisson.
 MU = np.array([1e-3, 0.05, 0.4, 1.0, 3.7, 12.0, 80.0, 650.0])
@@ -40,6 +33,10 @@ def _t(x):
     return torch.as_tensor(np.asarray(x, dtype=np.float64))
 
 
+def _dist(name, mean, theta=None, zi_logits=None, scale=None):
+    return get_likelihood(name).distribution(mean, {"theta": theta, "sigma": scale}, zi_logits)
+
+
 def test_nb_log_prob_mean_variance_and_zero_probability_match_scipy():
     mu, theta = _grid()
     dist = NegativeBinomial(_t(mu)[:, None], _t(theta)[:, None])
@@ -50,7 +47,7 @@ def test_nb_log_prob_mean_variance_and_zero_probability_match_scipy():
     np.testing.assert_allclose(dist.mean.numpy()[:, 0], reference.mean()[:, 0], rtol=1e-9)
     np.testing.assert_allclose(dist.variance.numpy()[:, 0], reference.var()[:, 0], rtol=1e-10)
     np.testing.assert_allclose(dist.zero_probability().numpy()[:, 0], reference.pmf(0)[:, 0], rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(zero_probability(dist).numpy(), dist.zero_probability().numpy())
+    np.testing.assert_allclose(get_likelihood("nb").zero_probability(dist).numpy(), dist.zero_probability().numpy())
 
 
 def test_nb_probabilities_sum_to_one():
@@ -81,39 +78,42 @@ def test_zinb_is_the_mixture_of_a_zero_mass_and_the_nb(logit):
     np.testing.assert_allclose(dist.zero_probability().numpy()[:, 0], pmf[:, 0], rtol=1e-6, atol=1e-9)
 
 
-def test_poisson_and_gaussian_from_make_distribution_match_scipy():
+def test_poisson_and_gaussian_likelihoods_match_scipy():
     rate = MU[:, None]
-    poisson = make_distribution("poisson", _t(rate))
+    poisson = _dist("poisson", _t(rate))
     np.testing.assert_allclose(poisson.log_prob(_t(VALUES)[None, :]).numpy(), stats.poisson.logpmf(VALUES, rate),
                                rtol=1e-5, atol=1e-5)  # the rate carries a 1e-8 floor
-    np.testing.assert_allclose(zero_probability(poisson).numpy(), stats.poisson.pmf(0, rate), rtol=1e-5)
+    np.testing.assert_allclose(get_likelihood("poisson").zero_probability(poisson).numpy(), stats.poisson.pmf(0, rate),
+                               rtol=1e-5)
     np.testing.assert_allclose(poisson.variance.numpy(), rate, rtol=1e-5)
 
     loc, scale = np.array([[-1.0], [0.0], [0.3], [4.0]]), np.array([[0.5], [1.0], [2.0], [0.1]])
     x = np.array([-2.0, 0.0, 0.7, 4.1])
-    normal = make_distribution("gaussian", _t(loc), scale=_t(scale))
+    normal = _dist("gaussian", _t(loc), scale=_t(scale))
     np.testing.assert_allclose(normal.log_prob(_t(x)[None, :]).numpy(), stats.norm.logpdf(x, loc, scale), rtol=1e-12)
     # For log-scale data "zero" is P(X <= 0).
-    np.testing.assert_allclose(zero_probability(normal).numpy(), stats.norm.cdf(0, loc, scale), rtol=1e-12)
+    np.testing.assert_allclose(get_likelihood("gaussian").zero_probability(normal).numpy(), stats.norm.cdf(0, loc, scale),
+                               rtol=1e-12)
 
 
-def test_make_distribution_builds_each_family_and_refuses_others():
+def test_the_registry_builds_each_family_and_refuses_others():
     mu, theta, logits = _t([[2.0]]), _t([[3.0]]), _t([[0.0]])
-    assert type(make_distribution("nb", mu, theta=theta)) is NegativeBinomial
-    assert type(make_distribution("zinb", mu, theta=theta, zi_logits=logits)) is ZeroInflatedNegativeBinomial
-    with pytest.raises(ValueError, match="Unknown likelihood"):
-        make_distribution("tweedie", mu)
+    assert type(_dist("nb", mu, theta=theta)) is NegativeBinomial
+    assert type(_dist("zinb", mu, theta=theta, zi_logits=logits)) is ZeroInflatedNegativeBinomial
+    assert [name for name in ("zinb", "nb", "poisson", "gaussian") if get_likelihood(name).is_count] == ["zinb", "nb", "poisson"]
+    with pytest.raises(ValueError, match=r"likelihood_st='tweedie' is not supported; choose one of \['zinb'"):
+        get_likelihood("tweedie", "st")
 
 
 def test_with_mean_moves_the_mean_and_keeps_the_shape_parameters():
     target = _t([[0.5, 3.0, 40.0]])
     mu, theta, logits = _t([[2.0, 2.0, 2.0]]), _t([[0.7, 5.0, 30.0]]), _t([[-1.0, 0.5, 2.0]])
-    for dist in (NegativeBinomial(mu, theta), ZeroInflatedNegativeBinomial(mu, theta, logits),
-                 make_distribution("poisson", mu), make_distribution("gaussian", mu, scale=theta)):
-        moved = with_mean(dist, target)
+    for name, dist in (("nb", NegativeBinomial(mu, theta)), ("zinb", ZeroInflatedNegativeBinomial(mu, theta, logits)),
+                       ("poisson", _dist("poisson", mu)), ("gaussian", _dist("gaussian", mu, scale=theta))):
+        moved = get_likelihood(name).with_mean(dist, target)
         assert type(moved) is type(dist)
         np.testing.assert_allclose(moved.mean.numpy(), target.numpy(), rtol=1e-6)
-    zinb = with_mean(ZeroInflatedNegativeBinomial(mu, theta, logits), target)
+    zinb = get_likelihood("zinb").with_mean(ZeroInflatedNegativeBinomial(mu, theta, logits), target)
     np.testing.assert_allclose(zinb.theta.numpy(), theta.numpy())
     np.testing.assert_allclose(zinb.zi_probs.numpy(), expit(logits.numpy()))
 
@@ -121,7 +121,7 @@ def test_with_mean_moves_the_mean_and_keeps_the_shape_parameters():
 def test_gaussian_blend_has_the_moments_of_the_mixture():
     loc, scale = _t([[0.0, 1.0]]), _t([[1.0, 0.5]])
     other_mean, other_var, w = _t([[2.0, 1.0]]), _t([[4.0, 0.25]]), _t([[0.3, 0.5]])
-    blended = blend_with_estimate(make_distribution("gaussian", loc, scale=scale), w, other_mean, other_var)
+    blended = get_likelihood("gaussian").blend(_dist("gaussian", loc, scale=scale), w, other_mean, other_var)
     # Mixture (1 - w) N(loc, scale^2) + w N(other_mean, other_var), computed from raw moments.
     first = (1 - w) * loc + w * other_mean
     second = (1 - w) * (scale**2 + loc**2) + w * (other_var + other_mean**2)
@@ -173,3 +173,29 @@ def test_a_quantile_level_on_the_zero_mass_boundary_is_zero():
     # k >= 1 had, and returned 1.
     assert count_quantile(0.8, np.array([1.0]), np.array([1.0]), np.array([0.6]))[0] == 0
     assert count_quantile(0.8 + 1e-9, np.array([1.0]), np.array([1.0]), np.array([0.6]))[0] == 1
+
+
+def test_each_likelihoods_interval_is_its_distributions_quantiles():
+    mu, theta = _grid()
+    lo, hi = 0.05, 0.95
+    nb = get_likelihood("nb")
+    params = {"theta": _t(theta)[:, None]}
+    lower, upper = nb.interval(nb.distribution(_t(mu)[:, None], params, None), params, lo, hi)
+    np.testing.assert_array_equal(lower[:, 0], _nbinom(mu, theta).ppf(lo))
+    np.testing.assert_array_equal(upper[:, 0], _nbinom(mu, theta).ppf(hi))
+    gaussian = get_likelihood("gaussian")
+    loc, scale = _t([[0.0, 2.0]]), _t([[1.0, 0.5]])
+    lower, upper = gaussian.interval(gaussian.distribution(loc, {"sigma": scale}, None), {"sigma": scale}, lo, hi)
+    np.testing.assert_allclose(lower, stats.norm.ppf(lo, loc.numpy(), scale.numpy()), rtol=1e-12)
+    np.testing.assert_allclose(upper, stats.norm.ppf(hi, loc.numpy(), scale.numpy()), rtol=1e-12)
+
+
+def test_count_likelihoods_check_their_values():
+    nb = get_likelihood("nb")
+    np.testing.assert_array_equal(nb.check_values(np.array([1.0, 2.0004, 7.0]), "x", "st"), [1.0, 2.0, 7.0])
+    with pytest.raises(ValueError, match="negative values"):
+        nb.check_values(np.array([1.0, -1.0]), "x", "st")
+    with pytest.raises(ValueError, match="likelihood_st='nb' needs counts"):
+        nb.check_values(np.array([1.5]), "x", "st")
+    values = np.array([0.3, -1.2])
+    assert get_likelihood("gaussian").check_values(values, "x", "st") is values
