@@ -77,7 +77,7 @@
 }
 
 # A Python exception as a classed R error: "stcross_python_error" plus a class per
-# Python type (ValueError -> "stcross_value_error"), worded for R.
+# Python type (InputError -> "stcross_input_error", TypeError -> "stcross_type_error"), worded for R.
 .python_error <- function(e, doing) {
   if (inherits(e, "stcross_error")) {
     return(e)

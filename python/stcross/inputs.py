@@ -243,19 +243,33 @@ def plan_genes(sc_genes: pd.Index, st_genes: pd.Index, genes=None, *, case_insen
     if genes is None:
         imputable = list(sc_genes)
     else:
-        requested = [genes] if isinstance(genes, str) else list(genes)
-        if not requested:
-            _fail("genes= is empty; pass None to impute every SC gene or a list of SC gene names.")
-        lookup = {str(g).upper(): g for g in sc_genes} if case_insensitive else {g: g for g in sc_genes}
-        absent = [g for g in requested if (str(g).upper() if case_insensitive else g) not in lookup]
-        if absent:
-            _fail(f"{len(absent)} requested genes are not in the SC data, e.g. {[str(g) for g in absent[:5]]}; only SC genes can be imputed.")
-        imputable = list(dict.fromkeys(lookup[str(g).upper() if case_insensitive else g] for g in requested))
+        imputable = lookup_genes(
+            genes, sc_genes, case_insensitive=case_insensitive,
+            empty="genes= is empty; pass None to impute every SC gene or a list of SC gene names.",
+            absent="{n} requested genes are not in the SC data, e.g. {examples}; only SC genes can be imputed.",
+        )
     keep = set(imputable) | set(shared)
     decoder = [g for g in sc_genes if g in keep]
     return GenePlan(
         shared=shared, decoder=decoder, imputable=imputable, st_names=st_names
     )
+
+
+def lookup_genes(genes, names, *, case_insensitive: bool, empty: str, absent: str) -> list[str]:
+    """The requested ``genes`` as spelled in ``names`` (ignoring case when asked), each once, in request order.
+
+    ``empty`` is the error for an empty request; ``absent`` the error (a format string with
+    ``{n}`` and ``{examples}``) for genes not among ``names``.
+    """
+    requested = [genes] if isinstance(genes, str) else list(genes)
+    if not requested:
+        _fail(empty)
+    key = (lambda g: str(g).upper()) if case_insensitive else (lambda g: g)
+    lookup = {key(g): g for g in names}
+    missing = [g for g in requested if key(g) not in lookup]
+    if missing:
+        _fail(absent.format(n=len(missing), examples=[str(g) for g in missing[:5]]))
+    return list(dict.fromkeys(lookup[key(g)] for g in requested))
 
 
 def warn_empty(matrix: sp.csr_matrix, role: str, what: str, likelihood: str) -> None:

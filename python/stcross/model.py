@@ -335,21 +335,12 @@ class CrossModalModel:
     def _resolve_genes(self, genes) -> list[str]:
         if genes is None:
             return list(self.plan.imputable)
-        requested = [genes] if isinstance(genes, str) else list(genes)
-        if not requested:
-            msg = "genes= is empty; pass None for every imputable gene or a list of gene names."
-            raise ValueError(msg)
-        lookup = {g.upper(): g for g in self.plan.decoder} if self.case_insensitive else self._gene_position
-        key = (lambda g: str(g).upper()) if self.case_insensitive else (lambda g: g)
-        absent = [g for g in requested if key(g) not in lookup]
-        if absent:
-            msg = (
-                f"{len(absent)} requested genes cannot be imputed, e.g. {[str(g) for g in absent[:5]]}: they are not among the "
-                "SC genes this model was built with (see model.imputable_genes)."
-            )
-            raise ValueError(msg)
-        names = [lookup[key(g)] if self.case_insensitive else g for g in requested]
-        return list(dict.fromkeys(names))
+        return inputs.lookup_genes(
+            genes, self.plan.decoder, case_insensitive=self.case_insensitive,
+            empty="genes= is empty; pass None for every imputable gene or a list of gene names.",
+            absent="{n} requested genes cannot be imputed, e.g. {examples}: they are not among the "
+            "SC genes this model was built with (see model.imputable_genes).",
+        )
 
     def _predict(self, names: list[str], *, interval: float, n_samples: int, seed: int, batch_size: int) -> dict:
         """The predictive summaries (uncalibrated) of ``names`` for every ST cell."""

@@ -83,7 +83,7 @@ test_that("Python's advice reaches R users in R's words", {
   expect_false(any(grepl("model.calibrate", messages, fixed = TRUE)))
   # errors naming Python attributes and keyword arguments
   expect_error(ImputeStcross(model, features = "NotAGene", verbose = FALSE),
-               "model$imputable.genes", fixed = TRUE, class = "stcross_value_error")
+               "model$imputable.genes", fixed = TRUE, class = "stcross_input_error")
   path <- tempfile()
   SaveStcross(model, path)
   expect_error(SaveStcross(model, path), "overwrite = TRUE", fixed = TRUE)

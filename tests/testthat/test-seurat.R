@@ -127,7 +127,7 @@ test_that("a Python error becomes an R error and the session goes on", {
                     error = function(e) e)
   expect_s3_class(error, "stcross_python_error")
   expect_match(conditionMessage(error), "stcross \\(Python\\) failed while imputing")
-  expect_s3_class(error, "stcross_value_error")
+  expect_s3_class(error, "stcross_input_error")
   expect_match(conditionMessage(error), "NotAGene")
   again <- ImputeStcross(model, features = "Gad2", verbose = FALSE)
   expect_identical(rownames(again$mean), "Gad2")
