@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .partners import standardize_rows, top_k_similar
+from .neighbors import softmax_weights, standardize_rows, top_k_similar
 
 _MAX_EPOCHS, _PATIENCE, _BATCH = 200, 10, 512
 
@@ -79,10 +79,15 @@ def regression_locations(
 def knn_locations(
     z_st: np.ndarray, coords: np.ndarray, z_query: np.ndarray, *, n_neighbors: int = 10, device="cpu"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Similarity-weighted mean position of the nearest ST cells in latent space (cosine)."""
+    """Similarity-weighted mean position of the nearest ST cells in latent space.
+
+    Similarity is the Pearson correlation of latent vectors (rows centred, then cosine);
+    weights are a softmax at inverse temperature 10 relative to the best neighbour.
+    """
     index, similarity = top_k_similar(standardize_rows(z_query), standardize_rows(z_st), n_neighbors, device=str(device))
-    weights = np.exp(10.0 * (similarity - similarity[:, :1]))
-    weights /= weights.sum(1, keepdims=True)
+    weights = softmax_weights(similarity, inverse_temperature=10.0)
+    # Dense gather, not neighbors.weighted_mean: the sd needs each neighbour's position, and
+    # the sparse product sums in another order (last bits differ).
     neighbours = coords[index]  # (n_query, k, dims)
     mean = np.einsum("qk,qkd->qd", weights, neighbours)
     sd = np.sqrt(np.einsum("qk,qk->q", weights, ((neighbours - mean[:, None, :]) ** 2).sum(2)))

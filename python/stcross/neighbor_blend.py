@@ -16,9 +16,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from .config import COUNT_LIKELIHOODS
 from .module import SC, CrossModalVAE
-from .partners import top_k_similar
+from .neighbors import softmax_weights, top_k_similar, unit_rows, weight_matrix, weighted_mean
 from .st_scale import gaussian_sc_to_st
 
 # Softmax temperature on cosine similarity: neighbours within ~0.1 of the best one count.
@@ -57,16 +56,12 @@ class NeighborEstimate:
         ``library`` holds those cells' library sizes. Both are cells x genes, on ST's scale.
         """
         weights = self.weights[rows]
-        mean = np.asarray((weights @ self.values).todense(), dtype=np.float64)
+        mean = weighted_mean(weights, self.values)
         if self.gaussian_map is None:
             return mean * library[:, None], None
-        second = np.asarray((weights @ self.squares).todense(), dtype=np.float64)
+        second = weighted_mean(weights, self.squares)
         level, ratio, sc_mean = self.gaussian_map
         return level + ratio * (mean - sc_mean), np.maximum(second - mean**2, 0.0) * ratio**2
-
-
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def neighbor_estimate(
@@ -93,7 +88,7 @@ def neighbor_estimate(
     values = sc_values[:, index].astype(np.float64)
     reference = np.arange(sc_values.shape[0])
     gaussian_map, squares = None, None
-    if module.likelihoods[SC] in COUNT_LIKELIHOODS:
+    if module.observation[SC].is_count:
         # Fractions of the panel total, as the decoder's shares are renormalised over the panel;
         # an SC cell without panel counts has no fractions and is no one's neighbour.
         panel_total = np.asarray(sc_values[:, panel].sum(axis=1)).ravel()
@@ -109,9 +104,8 @@ def neighbor_estimate(
                 for t in gaussian_sc_to_st(module, torch.as_tensor(index, device=module.st_gene_index.device))
             )
         squares = values.multiply(values).tocsr()
-    neighbours, similarity = top_k_similar(_unit_rows(z_st), _unit_rows(z_sc[reference]), n_neighbors, device=device)
-    w = np.exp((similarity - similarity[:, :1]) / _TEMPERATURE).astype(np.float64)
-    w /= w.sum(1, keepdims=True)
-    n, k = neighbours.shape
-    weights = sp.csr_matrix((w.ravel(), neighbours.ravel(), np.arange(0, n * k + 1, k)), shape=(n, len(reference)))
+    neighbours, similarity = top_k_similar(unit_rows(z_st), unit_rows(z_sc[reference]), n_neighbors, device=device)
+    # Exponentials in float32 (the similarities' dtype), normalised in float64.
+    w = softmax_weights(similarity, temperature=_TEMPERATURE, dtype=np.float64)
+    weights = weight_matrix(neighbours, w, len(reference))
     return NeighborEstimate(weights, values, blend, squares, gaussian_map)

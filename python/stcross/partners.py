@@ -2,14 +2,16 @@
 
 The paper builds a dense SC x ST correlation matrix; that is O(N*M) memory and fails at
 tens of thousands of cells. We only keep what is used, the top-k lists, computed one
-chunk of query cells at a time, so memory is O((N + M) * k + chunk * M).
+chunk of query cells at a time (:func:`~stcross.neighbors.top_k_similar`), so memory is
+O((N + M) * k + chunk * M).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-import torch
+
+from .neighbors import standardize_rows, top_k_similar
 
 
 @dataclass(frozen=True)
@@ -30,13 +32,6 @@ class PartnerGraph:
     sc_to_st_sim: np.ndarray
 
 
-def standardize_rows(x: np.ndarray) -> np.ndarray:
-    """Centre and scale each row to unit norm, so a dot product is a Pearson correlation."""
-    x = x - x.mean(axis=1, keepdims=True)
-    norm = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norm, 1e-12)
-
-
 def joint_pca(a: np.ndarray, b: np.ndarray, n_pcs: int) -> tuple[np.ndarray, np.ndarray]:
     """Project two feature matrices (same columns) onto principal axes fitted on both.
 
@@ -50,27 +45,6 @@ def joint_pca(a: np.ndarray, b: np.ndarray, n_pcs: int) -> tuple[np.ndarray, np.
     _, vectors = np.linalg.eigh(scatter.astype(np.float64))
     axes = vectors[:, ::-1][:, :n_pcs].astype(a.dtype)
     return a @ axes, b @ axes
-
-
-def top_k_similar(
-    query: np.ndarray, reference: np.ndarray, k: int, *, chunk_size: int = 4096, device: str = "cpu"
-) -> tuple[np.ndarray, np.ndarray]:
-    """For each query row, the k reference rows with the largest dot product.
-
-    Rows should already be standardised (:func:`standardize_rows`). Only one
-    ``chunk_size x n_reference`` block of similarities exists at any time.
-    """
-    k = min(k, len(reference))
-    ref = torch.as_tensor(reference, dtype=torch.float32, device=device)
-    indices = np.empty((len(query), k), dtype=np.int64)
-    values = np.empty((len(query), k), dtype=np.float32)
-    for start in range(0, len(query), chunk_size):
-        block = torch.as_tensor(query[start : start + chunk_size], dtype=torch.float32, device=device)
-        sim = block @ ref.T
-        top = torch.topk(sim, k, dim=1)
-        indices[start : start + len(block)] = top.indices.cpu().numpy()
-        values[start : start + len(block)] = top.values.cpu().numpy()
-    return indices, values
 
 
 def build_partner_graph(

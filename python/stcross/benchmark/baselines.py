@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..neighbors import softmax_weights, standardize_rows, top_k_similar, weight_matrix, weighted_mean
+
 __all__ = ["knn_library_baseline", "naive_topk_baseline", "panel_genes"]
 
 logger = logging.getLogger(__name__)
@@ -107,17 +109,13 @@ def _check_values(x, name: str, *, counts: bool) -> None:
 
 
 def _log_normalise(x: np.ndarray) -> np.ndarray:
-    """normalize_total(1e4) over the given genes, then log1p; all-zero cells stay zero."""
+    """normalize_total(1e4) over the given genes, then log1p; all-zero cells stay zero.
+
+    Not :func:`stcross.features.log_normalize`: that one is sparse float32 and multiplies by
+    1e4 / library, which differs from this float64 x / library * 1e4 in the last bits.
+    """
     lib = x.sum(axis=1, keepdims=True)
     return np.log1p(x / np.where(lib > 0, lib, 1.0) * _TARGET_SUM)
-
-
-def _standardise_rows(x: np.ndarray) -> np.ndarray:
-    """Centre and scale rows to unit norm, so a dot product is a Pearson correlation."""
-    x = x - x.mean(axis=1, keepdims=True)
-    norm = np.linalg.norm(x, axis=1, keepdims=True)
-    # A constant row matches nothing (similarity 0) instead of producing NaN.
-    return x / np.where(norm > 0, norm, 1.0)
 
 
 def _zscore_stats(panel: np.ndarray, counts: bool, chunk: int) -> tuple[np.ndarray, np.ndarray]:
@@ -139,7 +137,8 @@ def _zscore_stats(panel: np.ndarray, counts: bool, chunk: int) -> tuple[np.ndarr
 
 def _features(block: np.ndarray, counts: bool, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
     f = _log_normalise(block) if counts else block
-    return _standardise_rows((f - mean) / sd)
+    # eps=0: only an exactly constant row is special (it becomes 0, matching nothing).
+    return standardize_rows((f - mean) / sd, eps=0.0)
 
 
 def _neighbour_predict(
@@ -173,26 +172,16 @@ def _neighbour_predict(
     for start in range(0, n_st, chunk_size):
         stop = min(start + chunk_size, n_st)
         query = _features(st_panel[start:stop], counts, st_mean, st_sd)
-        sim = query @ reference.T
-        if k < n_sc:
-            idx = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-        else:
-            idx = np.broadcast_to(np.arange(n_sc), sim.shape)
-        top = np.take_along_axis(sim, idx, axis=1)
+        # One block per call: this loop already chunks. float64 in NumPy, neighbours unsorted.
+        idx, top = top_k_similar(query, reference, k, chunk_size=len(query), dtype=np.float64, sort=False)
         if temperature is None:
             weights = np.full(top.shape, 1.0 / k)
         else:
-            logits = temperature * top
-            weights = np.exp(logits - logits.max(axis=1, keepdims=True))
-            weights /= weights.sum(axis=1, keepdims=True)
-        rows = stop - start
+            # Scaled before the shift to the best (temperature 1 leaves the logits as they are):
+            # the order this baseline was always computed in, which sets the last bits.
+            weights = softmax_weights(temperature * top, temperature=1.0)
         # Each ST cell's k weights as a sparse row: the average is one sparse product.
-        w = sp.csr_matrix(
-            (weights.ravel(), np.ascontiguousarray(idx).ravel(), np.arange(0, rows * k + 1, k)),
-            shape=(rows, n_sc),
-        )
-        pred = w @ sc_target
-        pred = pred.toarray() if sp.issparse(pred) else np.asarray(pred)
+        pred = weighted_mean(weight_matrix(idx, weights, n_sc), sc_target)
         if st_scale is not None:
             pred = pred * st_scale[start:stop, None]
         out[start:stop] = pred
