@@ -12,7 +12,7 @@ Protocol: the outer 5-fold gene CV of ``benchmarks/run_cv.py`` (folds of
 model is trained on ST without the fold's genes; it is then calibrated on its *training* panel
 genes only (``--inner-folds`` folds of them, each hidden in turn from a refit with the same
 settings: what :meth:`stcross.CrossModalModel.calibrate` does, run here through its two steps,
-:func:`stcross.calibration.heldout_predictions` and :func:`stcross.calibration.fit_calibration`,
+:func:`stcross.impute.calibration.heldout_predictions` and :func:`stcross.impute.conformal.fit_calibration`,
 so the refits' predictions are cached and calibration variants can be compared without refitting).
 The outer fold's genes are never seen by the calibration.
 
@@ -78,7 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def fit_fold(args, sc, st, fold: int, held: list[str], model_kwargs: dict) -> dict[str, np.ndarray]:
     """Train on the fold's training panel, calibrate on it, predict the held-out genes."""
     import stcross
-    from stcross.calibration import heldout_predictions
+    from stcross.impute.calibration import heldout_predictions
 
     started, cpu = time.perf_counter(), time.process_time()
     kept = [g for g in st.var_names if g not in set(held)]
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     import stcross
-    from stcross.calibration import fit_calibration
+    from stcross.impute.conformal import fit_calibration
 
     spec = DATASETS[args.dataset]
     folder = data_dir(args.data_dir) / spec["folder"]

@@ -47,12 +47,12 @@ def shared_genes(adata_sc, adata_st) -> list[str]:
 def gene_folds(n_shared: int, n_folds: int = 5, seed: int = 0) -> list[np.ndarray]:
     """Index folds; checked against stcross's own ``folds.py`` when that file is present."""
     folds = np.array_split(np.random.default_rng(seed=seed).permutation(n_shared), n_folds)
-    path = REPO / "python" / "stcross" / "folds.py"
+    path = REPO / "python" / "stcross" / "data" / "folds.py"
     if path.exists():
         names = [str(i) for i in range(n_shared)]
         theirs = _load_by_path(path, "stcross_folds").gene_folds(names, n_folds, seed=seed)
         if [[int(i) for i in f] for f in theirs] != [f.tolist() for f in folds]:
-            msg = "gene folds differ from stcross.folds.gene_folds"
+            msg = "gene folds differ from stcross.data.folds.gene_folds"
             raise RuntimeError(msg)
     return folds
 

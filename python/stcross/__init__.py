@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 logging.getLogger("stcross").addHandler(logging.NullHandler())
 
 # Submodules with heavier imports (matplotlib, h5 files) load on first use.
-_LAZY_SUBMODULES = ("benchmark", "calibration", "datasets", "pl", "cli")
+_LAZY_SUBMODULES = ("benchmark", "datasets", "pl", "cli")
 
 
 def __getattr__(name: str):

@@ -11,21 +11,28 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
-from . import inputs, persistence
-from .calibration import calibrate_model
+from . import persistence
 from .config import ModelConfig, TrainConfig
+from .data import genes as gene_plan
+from .data import validation
+from .data.features import (
+    column_mean_std,
+    log_normalize,
+    prepare_modality,
+    spatial_average,
+)
+from .data.partners import PartnerGraph, build_partner_graph
 from .devices import resolve_device
 from .errors import InputError, InputTypeError
-from .features import column_mean_std, log_normalize, prepare_modality, spatial_average
+from .impute.calibration import calibrate_model
+from .impute.neighbor_blend import neighbor_estimate
+from .impute.predictive import predictive_summary
 from .likelihoods import get_likelihood
-from .location import locate_cells
-from .neighbor_blend import neighbor_estimate
-from .module import SC, ST, CrossModalVAE
-from .partner_cache import PartnerCache
-from .partners import PartnerGraph, build_partner_graph
-from .predictive import predictive_summary
+from .locate import locate_cells
+from .module.partner_cache import PartnerCache
+from .module.vae import SC, ST, CrossModalVAE
 from .threads import DEFAULT_THREADS, torch_threads
-from .training import train_module
+from .train.loop import train_module
 
 logger = logging.getLogger("stcross")
 
@@ -89,8 +96,8 @@ class CrossModalModel:
         case_insensitive: bool = False,
         config: ModelConfig | None = None,
     ):
-        inputs.check_anndata(adata_sc, "sc")
-        inputs.check_anndata(adata_st, "st")
+        validation.check_anndata(adata_sc, "sc")
+        validation.check_anndata(adata_st, "st")
         self.config = config or ModelConfig()
         if not isinstance(self.config, ModelConfig):
             msg = f"config must be a stcross.ModelConfig, got {type(self.config).__name__}."
@@ -100,15 +107,15 @@ class CrossModalModel:
         self.layers = (layer_sc, layer_st)
         self.spatial_key = spatial_key
         self.case_insensitive = case_insensitive
-        self.coordinates = inputs.coordinates(adata_st, spatial_key)
-        self.plan = inputs.plan_genes(adata_sc.var_names, adata_st.var_names, genes, case_insensitive=case_insensitive)
-        sc_matrix = inputs.expression_matrix(adata_sc, layer_sc, "sc", likelihood_sc)
-        st_matrix = inputs.expression_matrix(adata_st, layer_st, "st", likelihood_st)
+        self.coordinates = validation.coordinates(adata_st, spatial_key)
+        self.plan = gene_plan.plan_genes(adata_sc.var_names, adata_st.var_names, genes, case_insensitive=case_insensitive)
+        sc_matrix = validation.expression_matrix(adata_sc, layer_sc, "sc", likelihood_sc)
+        st_matrix = validation.expression_matrix(adata_st, layer_st, "st", likelihood_st)
         sc_columns = adata_sc.var_names.get_indexer(self.plan.decoder)
         st_columns = adata_st.var_names.get_indexer([self.plan.st_names[g] for g in self.plan.shared])
         sc_matrix, st_matrix = sc_matrix[:, sc_columns], st_matrix[:, st_columns]
-        inputs.warn_empty(sc_matrix, "sc", "decoder genes", likelihood_sc)
-        inputs.warn_empty(st_matrix, "st", "shared genes", likelihood_st)
+        validation.warn_empty(sc_matrix, "sc", "decoder genes", likelihood_sc)
+        validation.warn_empty(st_matrix, "st", "shared genes", likelihood_st)
         self.sc_cells = adata_sc.obs_names.copy()
         self.st_cells = adata_st.obs_names.copy()
         # References only, never written to: results copy the ST annotations, and
@@ -335,7 +342,7 @@ class CrossModalModel:
     def _resolve_genes(self, genes) -> list[str]:
         if genes is None:
             return list(self.plan.imputable)
-        return inputs.lookup_genes(
+        return gene_plan.lookup_genes(
             genes, self.plan.decoder, case_insensitive=self.case_insensitive,
             empty="genes= is empty; pass None for every imputable gene or a list of gene names.",
             absent="{n} requested genes cannot be imputed, e.g. {examples}: they are not among the "
@@ -411,8 +418,8 @@ class CrossModalModel:
         if not 0 < interval < 1:
             msg = f"interval must lie strictly between 0 and 1, got {interval}."
             raise ValueError(msg)
-        n_samples = inputs.check_non_negative_int(n_samples, "n_samples", "0 uses the posterior mean of z, n > 0 averages n latent draws")
-        seed = inputs.check_seed(seed)
+        n_samples = validation.check_non_negative_int(n_samples, "n_samples", "0 uses the posterior mean of z, n > 0 averages n latent draws")
+        seed = validation.check_seed(seed)
         names = self._resolve_genes(genes)
         with torch_threads(threads):
             summary = self._predict(names, interval=interval, n_samples=n_samples, seed=seed, batch_size=batch_size)
@@ -508,7 +515,7 @@ class CrossModalModel:
         max_epochs
             Cap on each refit's epochs (default: as the model was trained).
         level_bins, zero_bins, min_genes, sd_floor, nonnegative
-            How genes are grouped and scores computed: see :func:`stcross.calibration.fit_calibration`.
+            How genes are grouped and scores computed: see :func:`stcross.impute.conformal.fit_calibration`.
         n_samples
             Latent draws behind the spreads; impute with the same value.
         max_cells

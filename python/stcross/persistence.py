@@ -13,12 +13,13 @@ from pathlib import Path
 
 import torch
 
-from . import inputs
-from .calibration import Calibration
 from .config import ModelConfig, TrainConfig
+from .data import genes as gene_plan
+from .data import validation
 from .devices import resolve_device
-from .likelihoods import NAMES as LIKELIHOOD_NAMES
 from .errors import InputError, InputFileExistsError, InputFileNotFoundError
+from .impute.conformal import Calibration
+from .likelihoods import NAMES as LIKELIHOOD_NAMES
 
 logger = logging.getLogger("stcross")
 
@@ -195,7 +196,7 @@ def _load_weights(module: torch.nn.Module, state: dict[str, torch.Tensor], file:
 
 def _columns(names, needed: list[str], role: str, what: str, case_insensitive: bool) -> list[str]:
     """The data's names of the ``needed`` genes, in the saved order; an error naming any that are absent."""
-    by_key = inputs._case_map(names, role) if case_insensitive else {g: g for g in names}
+    by_key = gene_plan.case_map(names, role) if case_insensitive else {g: g for g in names}
     key = str.upper if case_insensitive else str
     missing = [g for g in needed if key(g) not in by_key]
     if missing:
@@ -214,8 +215,8 @@ def _align_genes(saved: dict, adata_sc, adata_st):
     Genes are matched by name: a different column order is fine. SC genes the model does not
     use are left aside; ST genes it was not trained on are ignored (and logged).
     """
-    inputs.check_anndata(adata_sc, "sc")
-    inputs.check_anndata(adata_st, "st")
+    validation.check_anndata(adata_sc, "sc")
+    validation.check_anndata(adata_st, "st")
     case_insensitive = saved["case_insensitive"]
     sc_columns = _columns(adata_sc.var_names, saved["decoder_genes"], "sc", "SC genes", case_insensitive)
     st_columns = _columns(adata_st.var_names, saved["shared_genes"], "st", "shared (ST panel) genes", case_insensitive)

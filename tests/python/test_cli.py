@@ -9,7 +9,6 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-
 from stcross import cli, datasets
 
 
@@ -86,9 +85,8 @@ def test_fit_impute_neighbor_blend_reaches_the_model(inputs, tmp_path, capsys):
 
 
 def test_fit_impute_threads_apply_to_the_command_and_are_restored(inputs, tmp_path, monkeypatch, capsys):
-    import torch
-
     import stcross
+    import torch
 
     root, _, _ = inputs
     seen = []

@@ -3,9 +3,14 @@ from __future__ import annotations
 
 import pytest
 from conftest import make_pair
-
 from stcross import cli
-from stcross.errors import InputError, InputFileExistsError, InputFileNotFoundError, InputKeyError, InputTypeError
+from stcross.errors import (
+    InputError,
+    InputFileExistsError,
+    InputFileNotFoundError,
+    InputKeyError,
+    InputTypeError,
+)
 
 
 def test_input_errors_are_value_errors_and_keep_their_builtin_kind():

@@ -6,9 +6,8 @@ import json
 import numpy as np
 import pytest
 import scipy.sparse as sp
-import torch
-
 import stcross
+import torch
 
 EPOCHS = 6
 

@@ -10,10 +10,9 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+import stcross
 import torch
 from conftest import make_pair
-
-import stcross
 from stcross.errors import InputError
 
 LAYERS = ("mean", "sd", "p_zero", "lower", "upper")

@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-
 from stcross import pl
 
 PNG_MAGIC = b"\x89PNG"

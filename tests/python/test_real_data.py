@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 import stcross
 from stcross.benchmark import gene_folds, naive_topk_baseline
 from stcross.benchmark.metrics import pearson

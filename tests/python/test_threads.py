@@ -8,9 +8,8 @@ import textwrap
 from ctypes.util import find_library
 
 import pytest
-import torch
-
 import stcross
+import torch
 from stcross.progress import PROGRESS_FIELD
 from stcross.threads import check_threads, torch_threads
 

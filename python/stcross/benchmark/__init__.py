@@ -9,9 +9,9 @@ Example::
 """
 from __future__ import annotations
 
+from ..data.folds import gene_folds
 from .baselines import knn_library_baseline, naive_topk_baseline, panel_genes
 from .cross_validation import METHODS, cross_validate, looks_like_counts, summarize
-from ..folds import gene_folds
 from .metrics import (
     METRICS,
     accuracy_score,

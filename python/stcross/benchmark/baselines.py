@@ -26,7 +26,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..neighbors import softmax_weights, standardize_rows, top_k_similar, weight_matrix, weighted_mean
+from ..neighbors import (
+    softmax_weights,
+    standardize_rows,
+    top_k_similar,
+    weight_matrix,
+    weighted_mean,
+)
 
 __all__ = ["knn_library_baseline", "naive_topk_baseline", "panel_genes"]
 
@@ -76,7 +82,7 @@ def panel_genes(adata_sc: ad.AnnData, adata_st: ad.AnnData) -> list[str]:
     return shared
 
 
-def _matrix(adata: ad.AnnData, layer: str | None, name: str):
+def layer_matrix(adata: ad.AnnData, layer: str | None, name: str):
     if layer is None:
         x = adata.X
     elif layer in adata.layers:
@@ -111,7 +117,7 @@ def _check_values(x, name: str, *, counts: bool) -> None:
 def _log_normalise(x: np.ndarray) -> np.ndarray:
     """normalize_total(1e4) over the given genes, then log1p; all-zero cells stay zero.
 
-    Not :func:`stcross.features.log_normalize`: that one is sparse float32 and multiplies by
+    Not :func:`stcross.data.features.log_normalize`: that one is sparse float32 and multiplies by
     1e4 / library, which differs from this float64 x / library * 1e4 in the last bits.
     """
     lib = x.sum(axis=1, keepdims=True)
@@ -228,8 +234,8 @@ def _baseline(
         msg = f"{len(missing)} requested genes are not SC genes, e.g. {[str(g) for g in missing[:5]]}."
         raise ValueError(msg)
 
-    x_sc = _matrix(adata_sc, layer_sc, "adata_sc")
-    x_st = _matrix(adata_st, layer_st, "adata_st")
+    x_sc = layer_matrix(adata_sc, layer_sc, "adata_sc")
+    x_st = layer_matrix(adata_st, layer_st, "adata_st")
     _check_values(x_sc, "adata_sc", counts=counts)
     _check_values(x_st, "adata_st", counts=counts)
 

@@ -17,8 +17,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .baselines import _matrix, knn_library_baseline, naive_topk_baseline, panel_genes
-from ..folds import gene_folds
+from ..data.folds import gene_folds
+from .baselines import (
+    knn_library_baseline,
+    layer_matrix,
+    naive_topk_baseline,
+    panel_genes,
+)
 from .metrics import METRICS, accuracy_score, gene_metrics
 
 __all__ = ["METHODS", "cross_validate", "looks_like_counts", "summarize"]
@@ -125,13 +130,13 @@ def cross_validate(
 
     shared = panel_genes(adata_sc, adata_st)
     folds = gene_folds(shared, n_folds, seed=seed)
-    x_st = _matrix(adata_st, layer_st, "adata_st")
+    x_st = layer_matrix(adata_st, layer_st, "adata_st")
 
     counts = None
     if method != "stcross":
         counts = baseline_kwargs.pop("counts", None)
         if counts is None:
-            counts = looks_like_counts(_matrix(adata_sc, layer_sc, "adata_sc")) and looks_like_counts(x_st)
+            counts = looks_like_counts(layer_matrix(adata_sc, layer_sc, "adata_sc")) and looks_like_counts(x_st)
             logger.info(
                 "cross_validate: treating the data as %s for %s (pass baseline_kwargs={'counts': ...} to choose).",
                 "counts" if counts else "non-counts (no library normalisation)",

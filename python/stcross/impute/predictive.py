@@ -9,12 +9,12 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from .module import ST, CrossModalVAE
+from ..module.vae import ST, CrossModalVAE
 from .st_scale import st_gene_parameters
 
 
 class BlendTarget(Protocol):
-    """A second estimate to blend with the decoder's (:class:`stcross.neighbor_blend.NeighborEstimate`)."""
+    """A second estimate to blend with the decoder's (:class:`stcross.impute.neighbor_blend.NeighborEstimate`)."""
 
     blend: np.ndarray
 

@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-
 import stcross
-from stcross.module import SC, ST, LossTerms
-from stcross.partner_cache import PartnerCache
+import torch
+from stcross.module import SC, ST, LossTerms, PartnerCache
 
 
 @pytest.fixture(scope="module")

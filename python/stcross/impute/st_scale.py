@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .module import SC, ST, CrossModalVAE
+from ..module.vae import SC, ST, CrossModalVAE
 
 
 def st_gene_parameters(module: CrossModalVAE, index: torch.Tensor) -> dict[str, torch.Tensor]:

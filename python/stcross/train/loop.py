@@ -15,12 +15,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from . import progress
-from .config import TrainConfig
-from .features import ModalityData
-from .module import SC, ST, CrossModalVAE
-from .partner_cache import PartnerCache
-from .partners import PartnerGraph
+from .. import progress
+from ..config import TrainConfig
+from ..data.features import ModalityData
+from ..data.partners import PartnerGraph
+from ..module.partner_cache import PartnerCache
+from ..module.vae import SC, ST, CrossModalVAE
 
 logger = logging.getLogger("stcross")
 

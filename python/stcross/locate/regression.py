@@ -1,4 +1,4 @@
-"""Location recovery: from the joint latent space to tissue coordinates for SC cells."""
+"""Regression location: a network from the latent space to coordinates, trained on the ST cells."""
 from __future__ import annotations
 
 import copy
@@ -6,8 +6,6 @@ import copy
 import numpy as np
 import torch
 from torch import nn
-
-from .neighbors import softmax_weights, standardize_rows, top_k_similar
 
 _MAX_EPOCHS, _PATIENCE, _BATCH = 200, 10, 512
 
@@ -28,9 +26,13 @@ class CoordinateHead(nn.Module):
 
 
 def regression_locations(
-    z_st: np.ndarray, coords: np.ndarray, z_query: np.ndarray, *, seed: int = 0, device="cpu"
+    z_st: np.ndarray, coords: np.ndarray, z_query: np.ndarray, *, n_neighbors: int = 10, seed: int = 0, device="cpu"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Fit the head on ST latents (10% held out for early stopping) and apply it to the query."""
+    """Fit the head on ST latents (10% held out for early stopping) and apply it to the query.
+
+    The head predicts each coordinate's mean and variance; the sd is the root of the summed
+    variances. ``n_neighbors`` is unused (kept so every method takes the same arguments).
+    """
     generator = torch.Generator().manual_seed(int(seed))
     centre, spread = coords.mean(0), coords.std(0) + 1e-12
     z_mean, z_std = z_st.mean(0), z_st.std(0) + 1e-6
@@ -74,43 +76,3 @@ def regression_locations(
     coords_out = mean.cpu().numpy() * spread + centre
     sd = np.sqrt((log_var.exp().cpu().numpy() * spread**2).sum(1))
     return coords_out, sd
-
-
-def knn_locations(
-    z_st: np.ndarray, coords: np.ndarray, z_query: np.ndarray, *, n_neighbors: int = 10, device="cpu"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Similarity-weighted mean position of the nearest ST cells in latent space.
-
-    Similarity is the Pearson correlation of latent vectors (rows centred, then cosine);
-    weights are a softmax at inverse temperature 10 relative to the best neighbour.
-    """
-    index, similarity = top_k_similar(standardize_rows(z_query), standardize_rows(z_st), n_neighbors, device=str(device))
-    weights = softmax_weights(similarity, inverse_temperature=10.0)
-    # Dense gather, not neighbors.weighted_mean: the sd needs each neighbour's position, and
-    # the sparse product sums in another order (last bits differ).
-    neighbours = coords[index]  # (n_query, k, dims)
-    mean = np.einsum("qk,qkd->qd", weights, neighbours)
-    sd = np.sqrt(np.einsum("qk,qk->q", weights, ((neighbours - mean[:, None, :]) ** 2).sum(2)))
-    return mean, sd
-
-
-def locate_cells(
-    z_st: np.ndarray,
-    coords: np.ndarray,
-    z_query: np.ndarray,
-    *,
-    method: str = "regression",
-    n_neighbors: int = 10,
-    seed: int = 0,
-    device="cpu",
-) -> tuple[np.ndarray, np.ndarray]:
-    """Coordinates and per-cell sd for query latents, by ``method`` ("regression" or "knn")."""
-    if method == "regression":
-        return regression_locations(z_st, coords, z_query, seed=seed, device=device)
-    if method == "knn":
-        if n_neighbors < 1:
-            msg = f"n_neighbors must be a positive integer, got {n_neighbors}."
-            raise ValueError(msg)
-        return knn_locations(z_st, coords, z_query, n_neighbors=n_neighbors, device=device)
-    msg = f"method must be 'regression' or 'knn', got {method!r}."
-    raise ValueError(msg)

@@ -2,7 +2,7 @@
 
 Modality 0 is SC, modality 1 is ST. Each modality has its own encoder and partner
 attention; the latent layers and the decoder are shared. :meth:`CrossModalVAE.inference`
-encodes cells attending to their partners' cached states (:mod:`stcross.partner_cache`), and
+encodes cells attending to their partners' cached states (:mod:`stcross.module.partner_cache`), and
 :meth:`CrossModalVAE.forward` returns one batch's loss terms. The decoder predicts one logit
 per decoder gene; for a count likelihood those become expression fractions renormalised
 over the genes the cell's modality measures, times the cell's library size.
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .config import ModelConfig
-from .likelihoods import get_likelihood
+from ..config import ModelConfig
+from ..likelihoods import get_likelihood
 from .nn import Decoder, Encoder, GaussianLatent, PartnerAttention
 
 SC, ST = 0, 1
@@ -171,7 +171,7 @@ class CrossModalVAE(nn.Module):
         kl_weight: float = 1.0,
         generator: torch.Generator | None = None,
     ) -> LossTerms:
-        """The loss terms of one :class:`~stcross.partner_cache.Batch`.
+        """The loss terms of one :class:`~stcross.module.partner_cache.Batch`.
 
         ``partner_states`` are every cell's cached encoder states (SC, ST); ``kl_weight`` is the
         warm-up factor on the KL term. ``generator=None`` evaluates at z's mean (validation);

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .features import ModalityData
-from .module import SC, ST, CrossModalVAE
-from .partners import PartnerGraph
+from ..data.features import ModalityData
+from ..data.partners import PartnerGraph
+from .vae import SC, ST, CrossModalVAE
 
 
 @dataclass

@@ -7,10 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-
 import stcross
+from stcross.data.genes import plan_genes
 from stcross.errors import InputError
-from stcross.inputs import plan_genes
 
 
 def build(sc, st, **kwargs):
@@ -287,7 +286,7 @@ def test_a_single_cell_is_a_clear_error(pair, role):
 
 
 def test_two_st_cells_are_enough_and_a_lone_cell_has_no_spatial_context(pair):
-    from stcross.features import spatial_average
+    from stcross.data.features import spatial_average
 
     sc, st = pair
     build(sc, st[:2].copy())
@@ -340,10 +339,9 @@ def test_near_integer_counts_are_rounded_and_logged(pair, caplog):
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
 def test_backed_sparse_anndata_is_read_into_memory(pair, tmp_path, fmt, monkeypatch):
     import anndata as ad
+    import stcross.data.validation
 
-    import stcross.inputs
-
-    monkeypatch.setattr(stcross.inputs, "_BACKED_CHUNK", 7)  # several chunks, a ragged last one
+    monkeypatch.setattr(stcross.data.validation, "_BACKED_CHUNK", 7)  # several chunks, a ragged last one
     sc, st = pair
     on_disk = sc.copy()
     on_disk.X = sp.csr_matrix(sc.X) if fmt == "csr" else sp.csc_matrix(sc.X)
@@ -358,7 +356,7 @@ def test_backed_sparse_anndata_is_read_into_memory(pair, tmp_path, fmt, monkeypa
 
 
 def test_check_non_negative_int_names_the_argument():
-    from stcross.inputs import check_non_negative_int
+    from stcross.data.validation import check_non_negative_int
 
     assert check_non_negative_int(np.int32(4), "n", "hint") == 4
     with pytest.raises(ValueError, match="n_samples must be a non-negative integer, got -3; use 0"):

@@ -16,8 +16,14 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from .module import SC, CrossModalVAE
-from .neighbors import softmax_weights, top_k_similar, unit_rows, weight_matrix, weighted_mean
+from ..module.vae import SC, CrossModalVAE
+from ..neighbors import (
+    softmax_weights,
+    top_k_similar,
+    unit_rows,
+    weight_matrix,
+    weighted_mean,
+)
 from .st_scale import gaussian_sc_to_st
 
 # Softmax temperature on cosine similarity: neighbours within ~0.1 of the best one count.
@@ -40,7 +46,7 @@ class NeighborEstimate:
     squares
         ``values`` squared (gaussian only: the neighbours' variance), else None.
     gaussian_map
-        ``(level, ratio, sc_mean)`` of :func:`~stcross.st_scale.gaussian_sc_to_st`, or None
+        ``(level, ratio, sc_mean)`` of :func:`~stcross.impute.st_scale.gaussian_sc_to_st`, or None
         for counts, whose fractions are multiplied by the ST cell's library size instead.
     """
 

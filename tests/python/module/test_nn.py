@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import torch
-
-from stcross.nn import PartnerAttention
+from stcross.module.nn import PartnerAttention
 
 
 def _reference_attention(block: PartnerAttention, h, partner_states, partners, similarity):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .neighbors import standardize_rows, top_k_similar
+from ..neighbors import standardize_rows, top_k_similar
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,11 @@ import pytest
 import scipy.stats as stats
 import torch
 from scipy.special import expit
-
-from stcross.likelihoods import NegativeBinomial, ZeroInflatedNegativeBinomial, get_likelihood
+from stcross.likelihoods import (
+    NegativeBinomial,
+    ZeroInflatedNegativeBinomial,
+    get_likelihood,
+)
 from stcross.likelihoods.quantiles import count_quantile, nb_quantile, poisson_quantile
 
 # Means from nearly zero to large, dispersions from very overdispersed to nearly Poisson.

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from stcross.partners import build_partner_graph, joint_pca
+from stcross.data.partners import build_partner_graph, joint_pca
 
 
 def _features(n_a=70, n_b=45, n_genes=12, seed=0):
@@ -83,7 +82,7 @@ def test_partner_graph_without_pca_uses_the_features_directly():
     "similarity (and the partners) change with the arbitrary sign LAPACK gives each axis."
 ))
 def test_partners_do_not_depend_on_the_sign_of_the_pca_axes(monkeypatch):
-    import stcross.partners as partners
+    import stcross.data.partners as partners
 
     a, b = _features(n_a=90, n_b=60, n_genes=16)
     before = build_partner_graph(a, b, 6, n_pcs=8)

@@ -9,7 +9,6 @@ import pytest
 import scipy.sparse as sp
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
-
 from stcross.benchmark import (
     accuracy_score,
     gene_metrics,

@@ -5,11 +5,10 @@ import json
 
 import numpy as np
 import pytest
+import stcross
 import torch
 from conftest import make_pair
-
-import stcross
-from stcross.calibration import Calibration, ScoreTable, fit_calibration
+from stcross.impute.conformal import Calibration, ScoreTable, fit_calibration
 
 # Small and short: the end-to-end tests train 1 + N_FOLDS models.
 EPOCHS = 40
@@ -185,8 +184,8 @@ def test_too_few_panel_genes_is_a_clear_error():
 
 
 def test_every_fold_keeps_enough_panel_genes_to_train_on():
-    from stcross.calibration import _check_folds
-    from stcross.inputs import MIN_SHARED_GENES
+    from stcross.data.genes import MIN_SHARED_GENES
+    from stcross.impute.calibration import _check_folds
 
     # 5 genes in 2 folds would leave a refit with 2 shared genes, which the model refuses.
     with pytest.raises(ValueError, match=f"needs at least 6 .*{MIN_SHARED_GENES} kept to train each fold"):

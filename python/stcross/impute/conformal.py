@@ -1,10 +1,7 @@
-"""Conformal calibration of imputation intervals on held-out ST panel genes.
+"""Conformal maths of the imputation intervals: scores, their grouped quantiles, calibrated bounds.
 
-The predictive distribution gives every imputed value a mean ``m`` and a spread ``sd``,
-but nothing guarantees that its intervals cover what a gene nobody measured would show.
-:func:`calibrate_model` measures that: it splits the ST panel genes into folds, trains the
-model again with each fold's genes hidden from ST (same settings and seed), predicts them
-as if unmeasured, and turns the errors into conformal scores
+Pure NumPy on held-out predictions (:mod:`stcross.impute.calibration` produces them by
+refitting the model with panel genes hidden). The errors become conformal scores
 
     s = (y - m) / max(sd, sd_floor),
 
@@ -31,23 +28,17 @@ imputed gene that behaves unlike every panel gene is not covered by it.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
-from .folds import gene_folds
-from .inputs import MIN_SHARED_GENES
-from .likelihoods import get_likelihood
-from .progress import report as report_progress
+from ..likelihoods import get_likelihood
 
-__all__ = ["Calibration", "calibrate_model", "fit_calibration", "heldout_predictions"]
+__all__ = ["Calibration", "ScoreTable", "conformal_scores", "fit_calibration", "gene_statistics"]
 
 logger = logging.getLogger("stcross")
 
@@ -210,7 +201,7 @@ class Calibration:
         ----------
         summary
             Cells x genes arrays ``"mean"``, ``"sd"`` and ``"p_zero"`` (as from
-            :func:`stcross.predictive.predictive_summary`).
+            :func:`stcross.impute.predictive.predictive_summary`).
         genes
             Names of the columns (only used in messages).
         interval
@@ -437,203 +428,3 @@ def fit_calibration(
     )
 
 
-def heldout_predictions(
-    model,
-    *,
-    n_folds: int = 5,
-    seed: int = 0,
-    max_epochs: int | None = None,
-    n_samples: int = 0,
-    max_cells: int | None = 50_000,
-    progress: bool = False,
-) -> dict[str, Any]:
-    """Predict every ST panel gene from a model trained without it, fold by fold.
-
-    Parameters
-    ----------
-    model
-        A trained :class:`stcross.CrossModalModel`; its data, settings and training
-        configuration are reused (its own weights are not touched).
-    n_folds
-        Folds of the shared genes (permuted with ``seed``); each is hidden in turn.
-    seed
-        Seed of the gene permutation.
-    max_epochs
-        Cap on each refit's epochs (default: the model's own training settings).
-    n_samples
-        Latent draws for the predictive summaries (as in :meth:`~stcross.CrossModalModel.impute`).
-    max_cells
-        Keep the predictions of at most this many ST cells (a random subset drawn with
-        ``seed``; ``None``: all): enough for the score quantiles, and memory stays bounded.
-        The refits always use every cell.
-    progress
-        Show the refits' progress bars.
-
-    Returns
-    -------
-    Dict with ``genes`` (shared genes in model order), ``folds`` (lists of genes), ``epochs``
-    (of each refit), ``cells`` (row indices of the kept ST cells) and cells x genes float32
-    arrays ``truth``, ``mean``, ``sd``, ``p_zero``.
-    """
-    model.require_trained()
-    genes = list(model.shared_genes)
-    n_folds = _check_folds(n_folds, len(genes))
-    folds = gene_folds(genes, n_folds, seed=seed)
-    settings = model.train_config
-    if max_epochs is not None:
-        if isinstance(max_epochs, bool) or int(max_epochs) != max_epochs or max_epochs < 1:
-            msg = f"max_epochs must be a positive integer or None, got {max_epochs!r}."
-            raise ValueError(msg)
-        limit = int(max_epochs) if settings.max_epochs is None else min(int(max_epochs), settings.max_epochs)
-        settings = dataclasses.replace(settings, max_epochs=limit)
-    truth_all = model.data[1].targets.matrix  # ST targets: the shared genes in model order
-    position = {g: i for i, g in enumerate(genes)}
-    n_cells = len(model.st_cells)
-    if max_cells is not None and (isinstance(max_cells, bool) or int(max_cells) < 1):
-        msg = f"max_cells must be a positive integer or None, got {max_cells!r}."
-        raise ValueError(msg)
-    cells = np.arange(n_cells)
-    if max_cells is not None and n_cells > max_cells:
-        cells = np.sort(np.random.default_rng(seed).choice(n_cells, int(max_cells), replace=False))
-    out = {k: np.empty((cells.size, len(genes)), np.float32) for k in ("truth", "mean", "sd", "p_zero")}
-    epochs = []
-    report_progress("calibrating", 0, n_folds)
-    for k, held in enumerate(folds):
-        started = time.perf_counter()
-        with _quiet_refit():
-            inner = model.with_st_genes_hidden(held)
-            # threads=None: the refits run under the thread count calibrate() was called with.
-            inner.train(config=settings, device=str(model.device), progress_bar=progress, threads=None)
-            imputed = inner.impute(genes=held, n_samples=n_samples, seed=seed, threads=None)
-        columns = [position[g] for g in held]
-        for key in ("mean", "sd", "p_zero"):
-            out[key][:, columns] = np.asarray(imputed[:, held].layers[key])[cells]
-        block = truth_all[cells][:, columns]
-        out["truth"][:, columns] = block.toarray() if hasattr(block, "toarray") else np.asarray(block)
-        epochs.append(len(inner.history))
-        logger.info(
-            "Calibration fold %d/%d: %d genes hidden, %d epochs, %.1f s.",
-            k + 1, n_folds, len(held), epochs[-1], time.perf_counter() - started,
-        )
-        report_progress("calibrating", k + 1, n_folds)
-    return {"genes": genes, "folds": folds, "epochs": epochs, "cells": cells, **out}
-
-
-@contextlib.contextmanager
-def _quiet_refit():
-    """Silence a refit's own log (its data checks repeat the trained model's, already logged;
-    its training and imputation lines would bury the one line per fold)."""
-    previous = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(previous)
-
-
-def _check_folds(n_folds: int, n_genes: int) -> int:
-    if isinstance(n_folds, bool) or int(n_folds) != n_folds or n_folds < 2:
-        msg = f"n_folds must be an integer of at least 2, got {n_folds!r}."
-        raise InputError(msg)
-    n_folds = int(n_folds)
-    needed = max(MIN_GENES_TOTAL, 2 * n_folds)
-    while needed - -(-needed // n_folds) < MIN_SHARED_GENES:  # each refit keeps enough genes to find partners
-        needed += 1
-    if n_genes < needed:
-        msg = (
-            f"Too few ST panel genes to calibrate: {n_genes} shared genes, but {n_folds}-fold calibration "
-            f"needs at least {needed} (at least {MIN_GENES_TOTAL} overall, two held-out genes per fold and "
-            f"{MIN_SHARED_GENES} kept to train each fold's model). Use fewer folds, or keep the uncalibrated "
-            "predictive intervals."
-        )
-        raise InputError(msg)
-    return n_folds
-
-
-def calibrate_model(
-    model,
-    *,
-    n_folds: int = 5,
-    seed: int = 0,
-    max_epochs: int | None = None,
-    level_bins: int = 3,
-    zero_bins: int = 1,
-    min_genes: int = 5,
-    sd_floor: float | None = None,
-    nonnegative: bool | None = None,
-    n_samples: int = 0,
-    max_cells: int | None = 50_000,
-    progress: bool = False,
-) -> Calibration:
-    """Conformal calibration of a trained model's intervals on held-out panel genes.
-
-    Hides each of ``n_folds`` folds of the shared genes in turn, trains the model again
-    without them (same architecture, training settings and seed; ``n_folds`` extra fits),
-    predicts them, and fits a :class:`Calibration` to the scaled errors
-    (see :func:`fit_calibration` for the grouping options).
-
-    Parameters
-    ----------
-    model
-        A trained :class:`stcross.CrossModalModel`.
-    n_folds
-        Gene folds (at least 2; needs at least ``max(5, 2 * n_folds)`` shared genes).
-    seed
-        Seed of the gene permutation.
-    max_epochs
-        Cap on each refit's epochs, to make calibration cheaper (default: as trained).
-    level_bins, zero_bins, min_genes, sd_floor, nonnegative
-        See :func:`fit_calibration`.
-    n_samples
-        Latent draws behind the spreads; impute with the same value.
-    max_cells
-        Score at most this many ST cells per gene (see :func:`heldout_predictions`).
-    progress
-        Show the refits' progress bars.
-
-    Returns
-    -------
-    The calibration (:meth:`stcross.CrossModalModel.calibrate` stores it on the model).
-
-    Raises
-    ------
-    ValueError
-        If there are too few shared genes for the folds.
-    """
-    started = time.perf_counter()
-    held = heldout_predictions(
-        model,
-        n_folds=n_folds,
-        seed=seed,
-        max_epochs=max_epochs,
-        n_samples=n_samples,
-        max_cells=max_cells,
-        progress=progress,
-    )
-    info = {
-        "method": "split-conformal, scaled residuals, gene-fold hold-out of the ST panel",
-        "n_folds": int(n_folds),
-        "seed": int(seed),
-        "max_epochs": None if max_epochs is None else int(max_epochs),
-        "epochs": [int(e) for e in held["epochs"]],
-        "n_samples": int(n_samples),
-        "genes": held["genes"],
-        "n_cells_scored": int(held["truth"].shape[0]),
-        "time_s": 0.0,
-    }
-    calibration = fit_calibration(
-        held["truth"],
-        held["mean"],
-        held["sd"],
-        held["p_zero"],
-        likelihood=model.likelihoods[1],
-        level_bins=level_bins,
-        zero_bins=zero_bins,
-        min_genes=min_genes,
-        sd_floor=sd_floor,
-        nonnegative=nonnegative,
-        info=info,
-    )
-    calibration.info["time_s"] = round(time.perf_counter() - started, 3)
-    logger.info("Calibrated on %d panel genes in %.1f s: %r", len(held["genes"]), calibration.info["time_s"], calibration)
-    return calibration

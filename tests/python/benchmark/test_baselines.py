@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-
 import stcross
 from stcross.benchmark import (
     cross_validate,

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-
 import stcross
-from stcross.st_scale import gaussian_sc_to_st
+import torch
+from stcross.impute.st_scale import gaussian_sc_to_st
 
 SMALL = dict(n_hidden=32, n_latent=8, n_heads=2, n_partners=10, n_pcs=10)
 GAUSSIAN = dict(likelihood_sc="gaussian", likelihood_st="gaussian")

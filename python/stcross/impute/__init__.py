@@ -1,0 +1,1 @@
+"""Imputation: predictive summaries, genes on ST's scale, the latent-neighbour blend, conformal calibration."""

@@ -1,0 +1,29 @@
+"""kNN location: the similarity-weighted mean position of a cell's nearest ST cells in the latent space."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError
+from ..neighbors import softmax_weights, standardize_rows, top_k_similar
+
+
+def knn_locations(
+    z_st: np.ndarray, coords: np.ndarray, z_query: np.ndarray, *, n_neighbors: int = 10, seed: int = 0, device="cpu"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Similarity-weighted mean position of the nearest ST cells in latent space.
+
+    Similarity is the Pearson correlation of latent vectors (rows centred, then cosine);
+    weights are a softmax at inverse temperature 10 relative to the best neighbour. The
+    spread of the neighbours' positions is the uncertainty. ``seed`` is unused (no randomness).
+    """
+    if isinstance(n_neighbors, bool) or int(n_neighbors) != n_neighbors or n_neighbors < 1:
+        msg = f"n_neighbors must be a positive integer, got {n_neighbors}."
+        raise InputError(msg)
+    index, similarity = top_k_similar(standardize_rows(z_query), standardize_rows(z_st), n_neighbors, device=str(device))
+    weights = softmax_weights(similarity, inverse_temperature=10.0)
+    # Dense gather, not neighbors.weighted_mean: the sd needs each neighbour's position, and
+    # the sparse product sums in another order (last bits differ).
+    neighbours = coords[index]  # (n_query, k, dims)
+    mean = np.einsum("qk,qkd->qd", weights, neighbours)
+    sd = np.sqrt(np.einsum("qk,qk->q", weights, ((neighbours - mean[:, None, :]) ** 2).sum(2)))
+    return mean, sd

@@ -1,0 +1,6 @@
+"""Training the module: one minibatch loop with early stopping (where multi-process training will go)."""
+from __future__ import annotations
+
+from .loop import default_epochs, train_module
+
+__all__ = ["default_epochs", "train_module"]
