@@ -127,3 +127,13 @@ test_that("a second imputation into the same assays says it replaces them", {
                  class = "stcross_assay_replaced")
   expect_identical(rownames(st[["imputed"]]), "Gad2")
 })
+
+test_that("Python warnings raised during a call become classed R warnings, not stderr text", {
+  skip_if_no_python()
+  stcross_python_available()
+  expect_warning(
+    stcross:::.py_call(reticulate::py_run_string("import warnings; warnings.warn('from a library')"),
+                       "testing", verbose = FALSE),
+    "stcross: UserWarning: from a library", class = "stcross_python_warning"
+  )
+})
