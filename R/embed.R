@@ -13,6 +13,7 @@
 #' @param reduction.key Key of the DimReduc.
 #' @param assay Assay the DimReduc is associated with; `NULL` for
 #'   `DefaultAssay(object)`.
+#' @param threads Torch threads for this call (see [TrainStcross()]).
 #' @param verbose Show messages.
 #' @param ... Ignored.
 #' @return The Seurat method returns `object` with the DimReduc. The matrix
@@ -37,12 +38,13 @@ EmbedStcross <- function(object, ...) {
 #' @rdname EmbedStcross
 #' @export
 EmbedStcross.Seurat <- function(object, model, modality = NULL, reduction.name = "stcross",
-                                reduction.key = "STCROSS_", assay = NULL, verbose = TRUE, ...) {
+                                reduction.key = "STCROSS_", assay = NULL, threads = 1,
+                                verbose = TRUE, ...) {
   .check_model(model)
   modality <- .match_cells(object, model, modality)
   .check_key(reduction.key)
   assay <- assay %||% SeuratObject::DefaultAssay(object)
-  latent <- .latent(model, modality)[colnames(object), , drop = FALSE]
+  latent <- .latent(model, modality, threads)[colnames(object), , drop = FALSE]
   colnames(latent) <- paste0(reduction.key, seq_len(ncol(latent)))
   object[[reduction.name]] <- SeuratObject::CreateDimReducObject(
     embeddings = latent,
@@ -61,12 +63,12 @@ EmbedStcross.Seurat <- function(object, model, modality = NULL, reduction.name =
 
 #' @rdname EmbedStcross
 #' @export
-EmbedStcross.stcross_model <- function(object, modality = NULL, ...) {
+EmbedStcross.stcross_model <- function(object, modality = NULL, threads = 1, ...) {
   .check_model(object)
   if (is.null(modality)) {
-    return(list(sc = .latent(object, "sc"), st = .latent(object, "st")))
+    return(list(sc = .latent(object, "sc", threads), st = .latent(object, "st", threads)))
   }
-  .latent(object, match.arg(modality, c("sc", "st")))
+  .latent(object, match.arg(modality, c("sc", "st")), threads)
 }
 
 #' @export
@@ -77,8 +79,9 @@ EmbedStcross.default <- function(object, ...) {
   ), call. = FALSE)
 }
 
-.latent <- function(model, modality) {
-  z <- .py_call(model$py$latent(modality), "computing the latent embedding", verbose = FALSE)
+.latent <- function(model, modality, threads = 1) {
+  z <- .py_call(model$py$latent(modality, threads = .count(threads, "threads")),
+                "computing the latent embedding", verbose = FALSE)
   cells <- if (modality == "sc") model$sc.cells else model$st.cells
   z <- reticulate::py_to_r(reticulate::import("numpy", convert = FALSE)$asarray(z, dtype = "float64"))
   if (!is.matrix(z) || nrow(z) != length(cells)) {

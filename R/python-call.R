@@ -91,7 +91,10 @@
   # Python's traceback is for developers; the message is what the user needs.
   text <- sub("\\n+(Run `reticulate::py_last_error\\(\\)`|Detailed traceback).*$", "", text)
   type_class <- if (length(type)) {
-    paste0("stcross_", tolower(gsub("([a-z0-9])([A-Z])", "\\1_\\2", sub(".*\\.", "", type))))
+    short <- sub(".*\\.", "", type)
+    # InputTypeError, InputKeyError, ... are all bad input: they carry stcross_input_error too.
+    c(paste0("stcross_", tolower(gsub("([a-z0-9])([A-Z])", "\\1_\\2", short))),
+      if (startsWith(short, "Input") && short != "InputError") "stcross_input_error")
   }
   .stcross_condition(
     sprintf("stcross (Python) failed while %s:\n%s", doing, .r_words(text)),

@@ -9,6 +9,8 @@
   "\\bmodel\\.train\\(\\)" = "TrainStcross()",
   "\\bCrossModalModel\\.load\\([^)]*\\)" = "LoadStcross()",
   "\\bmodel\\.save\\(\\)" = "SaveStcross()",
+  "\\bmodel\\.save\\(([^)]*)\\)" = "SaveStcross(model, \\1)",
+  "\\bthe trained CrossModalModel\\b" = "the trained model",
   "\\bmodel\\.imputable_genes\\b" = "model$imputable.genes",
   "\\bmodel\\.shared_genes\\b" = "model$shared.genes",
   # duplicated names: Seurat objects refuse them, matrices may have them
@@ -17,6 +19,8 @@
   "e\\.g\\. `a = adata_(sc|st)\\.copy\\(\\); a\\.obs_names_make_unique\\(\\)`" =
     "e.g. colnames(x) <- make.unique(colnames(x)) on the \\U\\1\\E matrix",
   # where the data came from
+  "\\badata_(sc|st)\\.var_names\\b" = "the gene names of the \\U\\1\\E data",
+  "\\badata_(sc|st)\\.obs_names\\b" = "the cell names of the \\U\\1\\E data",
   "\\badata_(sc|st)\\.layers\\['([^']*)'\\]" = "the \\U\\1\\E data (layer \"\\2\")",
   "\\badata_st\\.obsm\\['[^']*'\\]" = "the ST coordinate matrix",
   "\\badata_(sc|st)\\.X\\b" = "the \\U\\1\\E data",

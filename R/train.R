@@ -111,6 +111,20 @@ TrainStcross.default <- function(sc, st, coords, features = NULL, likelihood.sc 
                          config, max.epochs, batch.size, lr, seed.use, device, threads, verbose,
                          ...) {
   stcross <- inputs$module
+  # R-side checks first, before any work in Python. Every training setting goes into one
+  # TrainConfig, so R-style extras such as patience = 5 reach it, and a misspelt one is named.
+  settings <- c(
+    list(max_epochs = .count(max.epochs, "max.epochs"), seed = .count(seed.use, "seed.use", min = 0L)),
+    if (!is.null(batch.size)) list(batch_size = .count(batch.size, "batch.size")),
+    if (!is.null(lr)) list(lr = as.numeric(lr)),
+    .py_kwargs(list(...), "TrainStcross")
+  )
+  train_args <- list(
+    device = .one_string(device, "device"),
+    threads = .count(threads, "threads"),
+    # R draws its own progress bar: tqdm writes to a stderr that R consoles do not show.
+    progress_bar = FALSE
+  )
   model_args <- list(
     inputs$sc, inputs$st,
     likelihood_sc = .one_string(likelihood.sc, "likelihood.sc"),
@@ -123,24 +137,9 @@ TrainStcross.default <- function(sc, st, coords, features = NULL, likelihood.sc 
   if (!is.null(config)) {
     model_args$config <- .model_config(stcross, config)
   }
+  train_args$config <- .py_call(do.call(stcross$TrainConfig, settings), "reading the training settings")
   model <- .py_call(do.call(stcross$CrossModalModel, model_args),
                     "checking the data and building the model", verbose)
-  # Every training setting goes into one TrainConfig, so R-style extras such as
-  # patience = 5 reach it, and a misspelt one is named in the error.
-  settings <- c(
-    list(max_epochs = .count(max.epochs, "max.epochs"), seed = .count(seed.use, "seed.use", min = 0L)),
-    if (!is.null(batch.size)) list(batch_size = .count(batch.size, "batch.size")),
-    if (!is.null(lr)) list(lr = as.numeric(lr)),
-    .py_kwargs(list(...), "TrainStcross")
-  )
-  train_config <- .py_call(do.call(stcross$TrainConfig, settings), "reading the training settings")
-  train_args <- list(
-    config = train_config,
-    device = .one_string(device, "device"),
-    threads = .count(threads, "threads"),
-    # R draws its own progress bar: tqdm writes to a stderr that R consoles do not show.
-    progress_bar = FALSE
-  )
   .py_call(do.call(model$train, train_args), "training the model", verbose)
   .new_model(model, inputs, origin = "trained")
 }
@@ -157,7 +156,7 @@ TrainStcross.default <- function(sc, st, coords, features = NULL, likelihood.sc 
 .whole_numbers_as_integers <- function(values) {
   lapply(values, function(value) {
     if (is.numeric(value) && length(value) == 1L && !is.na(value) && value == round(value) &&
-        abs(value) < .Machine$integer.max && !is.integer(value) && value >= 1) {
+        abs(value) < .Machine$integer.max && !is.integer(value)) {
       as.integer(value)
     } else {
       value

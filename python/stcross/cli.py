@@ -278,11 +278,7 @@ def _fit_impute(args: argparse.Namespace) -> int:
     _say(args, f"trained in {train_s:.1f} s ({_short_history(model)})")
     if args.calibrate:
         start = time.perf_counter()
-        try:
-            model.calibrate(n_samples=args.n_samples, threads=None)
-        except (ImportError, NotImplementedError) as err:
-            msg = f"--calibrate is not available in this version of stcross ({err})."
-            raise UsageError(msg) from err
+        model.calibrate(n_samples=args.n_samples, threads=None)
         _say(args, f"calibrated intervals on held-out panel genes in {time.perf_counter() - start:.1f} s")
     imputed = model.impute(interval=args.interval, n_samples=args.n_samples, threads=None)
     locations = model.locate(threads=None)

@@ -24,22 +24,21 @@ logger = logging.getLogger("stcross")
 
 
 class _CallbackHandler(logging.Handler):
-    def __init__(self, callback: Callable, level: int):
+    # An error raised by the callback (an R handler that stops, say) propagates to the caller:
+    # emit() does not catch it, so logging's handleError never swallows it.
+    def __init__(self, callback: Callable, level: int, progress: bool):
         super().__init__(logging.DEBUG)
         self.callback = callback
         self.threshold = level
+        self.progress = progress
 
     def emit(self, record: logging.LogRecord) -> None:
         progress = getattr(record, PROGRESS_FIELD, None)
         if progress is not None:
-            self.callback("progress", record.levelno, record.getMessage(), *progress)
+            if self.progress:
+                self.callback("progress", record.levelno, record.getMessage(), *progress)
         elif record.levelno >= self.threshold:
             self.callback("log", record.levelno, record.getMessage(), None, None, None)
-
-    def handleError(self, record):  # noqa: N802 - logging's name
-        # An error raised by the callback (e.g. an R handler that stops) must reach the caller,
-        # not be printed and swallowed as logging does by default.
-        raise
 
 
 class Forwarding:
@@ -66,7 +65,7 @@ class Forwarding:
     def start(self) -> Forwarding:
         if self._handler is not None:
             return self
-        self._handler = _CallbackHandler(self.callback, self.level)
+        self._handler = _CallbackHandler(self.callback, self.level, self.progress)
         self._logger_level = logger.level
         wanted = logging.DEBUG if self.progress else self.level
         if logger.getEffectiveLevel() > wanted:

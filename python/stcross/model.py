@@ -101,8 +101,10 @@ class CrossModalModel:
         self.config = config or ModelConfig()
         if not isinstance(self.config, ModelConfig):
             msg = f"config must be a stcross.ModelConfig, got {type(self.config).__name__}."
-            raise TypeError(msg)
+            raise InputTypeError(msg)
         self.likelihoods = (likelihood_sc, likelihood_st)
+        for role, name in (("sc", likelihood_sc), ("st", likelihood_st)):
+            get_likelihood(name, role)  # an unknown name is refused naming its argument
         self.config.blend_weight(self.likelihoods)  # refuses a blend these likelihoods cannot use, now
         self.layers = (layer_sc, layer_st)
         self.spatial_key = spatial_key
@@ -255,14 +257,15 @@ class CrossModalModel:
         The model itself, trained; ``model.history`` holds the per-epoch loss terms.
         """
         settings = _train_settings(config, max_epochs=max_epochs, batch_size=batch_size, lr=lr, seed=seed)
-        self.device = resolve_device(device)
+        device = resolve_device(device)
         started = time.perf_counter()
+        # Built aside and assigned only once training succeeds: an error (or an interrupt from R)
+        # leaves a trained model as it was.
         with torch_threads(threads):
-            self.graph = self._build_graph(self.device)
-            self.module = self.new_module(settings.seed).to(self.device)
-            self.history = train_module(
-                self.module, self.data, self.graph, settings, device=self.device, progress_bar=progress_bar
-            )
+            graph = self._build_graph(device)
+            module = self.new_module(settings.seed).to(device)
+            history = train_module(module, self.data, graph, settings, device=device, progress_bar=progress_bar)
+        self.device, self.graph, self.module, self.history = device, graph, module, history
         self.train_config = settings
         self.is_trained = True
         self.calibration = None
@@ -331,13 +334,17 @@ class CrossModalModel:
                 log_vars.append(log_var)
         return torch.cat(means), torch.cat(log_vars)
 
-    def latent(self, modality: str = "st") -> np.ndarray:
-        """Posterior means of the joint latent space, (n_cells, n_latent), for ``"sc"`` or ``"st"``."""
+    def latent(self, modality: str = "st", *, threads: int | None = DEFAULT_THREADS) -> np.ndarray:
+        """Posterior means of the joint latent space, (n_cells, n_latent), for ``"sc"`` or ``"st"``.
+
+        ``threads`` sets torch's intra-op threads for the call (as in :meth:`train`).
+        """
         index = {"sc": SC, "st": ST}.get(modality)
         if index is None:
             msg = f"modality must be 'sc' or 'st', got {modality!r}."
-            raise ValueError(msg)
-        return self._encode_all(index)[0].cpu().numpy()
+            raise InputError(msg)
+        with torch_threads(threads):
+            return self._encode_all(index)[0].cpu().numpy()
 
     def _resolve_genes(self, genes) -> list[str]:
         if genes is None:
@@ -417,7 +424,7 @@ class CrossModalModel:
         """
         if not 0 < interval < 1:
             msg = f"interval must lie strictly between 0 and 1, got {interval}."
-            raise ValueError(msg)
+            raise InputError(msg)
         n_samples = validation.check_non_negative_int(n_samples, "n_samples", "0 uses the posterior mean of z, n > 0 averages n latent draws")
         seed = validation.check_seed(seed)
         names = self._resolve_genes(genes)
@@ -475,7 +482,7 @@ class CrossModalModel:
         coordinate units, and ``sd``: the root of the summed per-axis variances.
         """
         with torch_threads(threads):
-            z_sc, z_st = self.latent("sc"), self.latent("st")
+            z_sc, z_st = self.latent("sc", threads=None), self.latent("st", threads=None)
             coords, sd = locate_cells(
                 z_st, self.coordinates, z_sc, method=method, n_neighbors=n_neighbors, seed=seed, device=self.device
             )

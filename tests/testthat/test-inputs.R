@@ -70,3 +70,28 @@ test_that("the verbs refuse objects that are not models", {
   dead <- structure(list(py = NULL), class = "stcross_model")
   expect_error(ImputeStcross(st, dead), "no longer has its Python side")
 })
+
+test_that("bad inputs reaching Python come back as clear R errors", {
+  skip_if_no_python()
+  example <- small_example()
+  sc <- SeuratObject::GetAssayData(example$sc, slot = "counts")
+  st <- SeuratObject::GetAssayData(example$st, slot = "counts")
+  xy <- as.matrix(example$st[[c("x", "y")]])
+  # two shared genes: every partner similarity would be +-1
+  two <- st[rownames(st)[1:2], ]
+  expect_error(TrainStcross(sc, two, coords = xy, verbose = FALSE),
+               "Only 2 shared genes .* stcross needs at least 3", class = "stcross_input_error")
+  # a single ST cell
+  expect_error(TrainStcross(sc, st[, 1, drop = FALSE], coords = xy[1, , drop = FALSE], verbose = FALSE),
+               "the ST data has 1 cell; stcross needs at least 2", class = "stcross_input_error")
+  # a device that does not exist, in R's words
+  expect_error(TrainStcross(sc, st, coords = xy, device = "gpu", verbose = FALSE),
+               "device = \"gpu\" is not a device stcross can use", class = "stcross_input_error")
+  # a damaged model directory names the file and the fix
+  path <- tempfile("stcross-damaged-")
+  SaveStcross(trained_model(), path)
+  writeLines("{ not json", file.path(path, "config.json"))
+  expect_error(LoadStcross(path, example$sc, example$st, verbose = FALSE),
+               "config.json is damaged or was not written by stcross.*SaveStcross\\(model, path, overwrite = TRUE\\)",
+               class = "stcross_input_error")
+})

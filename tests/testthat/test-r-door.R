@@ -137,3 +137,11 @@ test_that("Python warnings raised during a call become classed R warnings, not s
     "stcross: UserWarning: from a library", class = "stcross_python_warning"
   )
 })
+
+test_that("whole numbers, zero included, reach Python as integers through ...", {
+  skip_if_no_python()
+  model <- trained_model()
+  expect_no_error(ImputeStcross(model, features = "Gad2", n.samples = 2, seed.use = 0, verbose = FALSE))
+  expect_identical(stcross:::.py_kwargs(list(n.samples = 0, level.bins = 2, lr = 0.5), "X"),
+                   list(n_samples = 0L, level_bins = 2L, lr = 0.5))
+})

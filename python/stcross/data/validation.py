@@ -1,4 +1,4 @@
-"""Validation of the user's AnnData objects and the gene plan.
+"""Validation of the user's AnnData objects: structure, expression values, coordinates, argument types.
 
 Everything here reads the inputs and returns new arrays; nothing writes to the user's objects.
 """

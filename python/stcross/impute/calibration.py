@@ -72,7 +72,7 @@ def heldout_predictions(
     if max_epochs is not None:
         if isinstance(max_epochs, bool) or int(max_epochs) != max_epochs or max_epochs < 1:
             msg = f"max_epochs must be a positive integer or None, got {max_epochs!r}."
-            raise ValueError(msg)
+            raise InputError(msg)
         limit = int(max_epochs) if settings.max_epochs is None else min(int(max_epochs), settings.max_epochs)
         settings = dataclasses.replace(settings, max_epochs=limit)
     truth_all = model.data[1].targets.matrix  # ST targets: the shared genes in model order
@@ -80,7 +80,7 @@ def heldout_predictions(
     n_cells = len(model.st_cells)
     if max_cells is not None and (isinstance(max_cells, bool) or int(max_cells) < 1):
         msg = f"max_cells must be a positive integer or None, got {max_cells!r}."
-        raise ValueError(msg)
+        raise InputError(msg)
     cells = np.arange(n_cells)
     if max_cells is not None and n_cells > max_cells:
         cells = np.sort(np.random.default_rng(seed).choice(n_cells, int(max_cells), replace=False))
@@ -166,7 +166,8 @@ def calibrate_model(
     model
         A trained :class:`stcross.CrossModalModel`.
     n_folds
-        Gene folds (at least 2; needs at least ``max(5, 2 * n_folds)`` shared genes).
+        Gene folds (at least 2; needs at least ``max(5, 2 * n_folds)`` shared genes, and enough that
+        every refit keeps 3).
     seed
         Seed of the gene permutation.
     max_epochs

@@ -143,7 +143,7 @@ def _inner_edges(values: np.ndarray, n_bins: int) -> np.ndarray:
 class Calibration:
     """Conformal score distributions by gene group; turns predictive spreads into intervals.
 
-    Built by :func:`calibrate_model` (through :meth:`stcross.CrossModalModel.calibrate`) or
+    Built by :func:`stcross.impute.calibration.calibrate_model` (through :meth:`stcross.CrossModalModel.calibrate`) or
     :func:`fit_calibration`; saved with the model (:meth:`to_dict` / :meth:`from_dict`).
 
     Attributes

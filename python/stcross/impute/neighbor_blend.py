@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from ..errors import InputError
 from ..module.vae import SC, CrossModalVAE
 from ..neighbors import (
     softmax_weights,
@@ -101,7 +102,7 @@ def neighbor_estimate(
         reference = np.flatnonzero(panel_total > 0)
         if reference.size == 0:
             msg = "neighbor_blend > 0 needs SC cells with counts on the panel genes, and none has any; use neighbor_blend=0."
-            raise ValueError(msg)
+            raise InputError(msg)
         values = sp.csr_matrix(sp.diags(1.0 / np.maximum(panel_total[reference], 1e-12)) @ values[reference])
     else:
         with torch.no_grad():

@@ -17,9 +17,8 @@ REGISTRY: dict[str, Likelihood] = {
     likelihood.name: likelihood
     for likelihood in (ZINBLikelihood(), NBLikelihood(), PoissonLikelihood(), GaussianLikelihood())
 }
-#: Names users may pass, and those that model counts.
+#: Names users may pass.
 NAMES = tuple(REGISTRY)
-COUNT_NAMES = tuple(name for name, likelihood in REGISTRY.items() if likelihood.is_count)
 
 
 def get_likelihood(name: str, role: str | None = None) -> Likelihood:
@@ -33,7 +32,6 @@ def get_likelihood(name: str, role: str | None = None) -> Likelihood:
 
 
 __all__ = [
-    "COUNT_NAMES",
     "NAMES",
     "REGISTRY",
     "CountLikelihood",

@@ -19,7 +19,7 @@ def knn_locations(
     if isinstance(n_neighbors, bool) or int(n_neighbors) != n_neighbors or n_neighbors < 1:
         msg = f"n_neighbors must be a positive integer, got {n_neighbors}."
         raise InputError(msg)
-    index, similarity = top_k_similar(standardize_rows(z_query), standardize_rows(z_st), n_neighbors, device=str(device))
+    index, similarity = top_k_similar(standardize_rows(z_query), standardize_rows(z_st), int(n_neighbors), device=str(device))
     weights = softmax_weights(similarity, inverse_temperature=10.0)
     # Dense gather, not neighbors.weighted_mean: the sd needs each neighbour's position, and
     # the sparse product sums in another order (last bits differ).
