@@ -42,6 +42,21 @@ def make_pair(n_sc: int = 240, n_st: int = 200, n_genes: int = 40, n_panel: int 
     return sc, st, truth
 
 
+def correlated_features(n_a: int = 70, n_b: int = 45, n_genes: int = 12, seed: int = 0):
+    """Two feature matrices with correlated genes and an offset between them (dense-reference tests)."""
+    rng = np.random.default_rng(seed)
+    mixing = rng.normal(size=(n_genes, n_genes))
+    a = rng.normal(size=(n_a, n_genes)) @ mixing
+    b = rng.normal(size=(n_b, n_genes)) @ mixing + 0.5
+    return a, b
+
+
+def dense_top_k(sim: np.ndarray, k: int):
+    """Each row's k largest similarities, best first (ties by column order): the reference for top-k."""
+    order = np.argsort(-sim, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(sim, order, axis=1)
+
+
 @pytest.fixture
 def pair():
     sc, st, _ = make_pair()

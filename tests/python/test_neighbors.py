@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from conftest import correlated_features, dense_top_k
 from stcross.neighbors import (
     softmax_weights,
     standardize_rows,
@@ -16,21 +17,10 @@ from stcross.neighbors import (
 N_QUERY, N_REFERENCE = 70, 45
 
 
-def _features(n_a=N_QUERY, n_b=N_REFERENCE, n_genes=12, seed=0):
-    rng = np.random.default_rng(seed)
-    mixing = rng.normal(size=(n_genes, n_genes))
-    a = rng.normal(size=(n_a, n_genes)) @ mixing
-    b = rng.normal(size=(n_b, n_genes)) @ mixing + 0.5
-    return a, b
-
-
-def _dense_top_k(sim, k):
-    order = np.argsort(-sim, axis=1, kind="stable")[:, :k]
-    return order, np.take_along_axis(sim, order, axis=1)
 
 
 def test_standardized_rows_give_pearson_correlations():
-    a, b = _features()
+    a, b = correlated_features()
     sim = standardize_rows(a) @ standardize_rows(b).T
     np.testing.assert_allclose(sim, np.corrcoef(a, b)[: len(a), len(a) :], atol=1e-12)
     np.testing.assert_allclose(np.sum(standardize_rows(a) ** 2, axis=1), 1.0)
@@ -45,7 +35,7 @@ def test_constant_and_zero_rows_stay_finite(eps):
 
 
 def test_unit_rows_give_cosine_similarities():
-    a, b = _features()
+    a, b = correlated_features()
     cosine = (a @ b.T) / np.outer(np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1))
     np.testing.assert_allclose(unit_rows(a) @ unit_rows(b).T, cosine, atol=1e-12)
 
@@ -57,11 +47,11 @@ def test_unit_rows_give_cosine_similarities():
     [(1, 4096), (5, 1), (5, 7), (5, 10), (8, 69), (8, 70), (8, 71), (45, 16), (60, 10)],
 )
 def test_top_k_matches_the_sorted_dense_similarities(k, chunk_size):
-    a, b = _features()
+    a, b = correlated_features()
     query, reference = standardize_rows(a), standardize_rows(b)
     indices, values = top_k_similar(query, reference, k, chunk_size=chunk_size)
     dense = query @ reference.T
-    expected_index, expected_value = _dense_top_k(dense, min(k, len(reference)))
+    expected_index, expected_value = dense_top_k(dense, min(k, len(reference)))
     assert indices.shape == values.shape == expected_index.shape
     assert values.dtype == np.float32
     np.testing.assert_allclose(values, expected_value, atol=1e-5)
@@ -73,10 +63,10 @@ def test_top_k_matches_the_sorted_dense_similarities(k, chunk_size):
 
 @pytest.mark.parametrize(("k", "chunk_size"), [(1, 4096), (5, 1), (8, 69), (8, 70), (45, 16), (60, 10)])
 def test_top_k_in_float64_matches_the_dense_similarities_exactly(k, chunk_size):
-    a, b = _features()
+    a, b = correlated_features()
     query, reference = standardize_rows(a), standardize_rows(b)
     dense = query @ reference.T
-    expected_index, expected_value = _dense_top_k(dense, min(k, len(reference)))
+    expected_index, expected_value = dense_top_k(dense, min(k, len(reference)))
     indices, values = top_k_similar(query, reference, k, chunk_size=chunk_size, dtype=np.float64)
     assert values.dtype == np.float64
     np.testing.assert_array_equal(indices, expected_index)
@@ -88,13 +78,13 @@ def test_top_k_in_float64_matches_the_dense_similarities_exactly(k, chunk_size):
 
 
 def test_unsorted_top_k_over_the_whole_reference_keeps_reference_order():
-    a, b = _features()
+    a, b = correlated_features()
     indices, _ = top_k_similar(a, b, 100, dtype=np.float64, sort=False)
     np.testing.assert_array_equal(indices, np.broadcast_to(np.arange(N_REFERENCE), (N_QUERY, N_REFERENCE)))
 
 
 def test_top_k_rejects_bad_arguments():
-    a, b = _features()
+    a, b = correlated_features()
     with pytest.raises(ValueError, match="dtype"):
         top_k_similar(a, b, 3, dtype=np.float16)
     with pytest.raises(ValueError, match="chunk_size"):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from stcross.benchmark.integration import label_purity, modality_mixing
 
 

@@ -6,20 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import correlated_features, dense_top_k
 from stcross.data.partners import build_partner_graph, joint_pca
-
-
-def _features(n_a=70, n_b=45, n_genes=12, seed=0):
-    rng = np.random.default_rng(seed)
-    mixing = rng.normal(size=(n_genes, n_genes))
-    a = rng.normal(size=(n_a, n_genes)) @ mixing
-    b = rng.normal(size=(n_b, n_genes)) @ mixing + 0.5
-    return a, b
-
-
-def _dense_top_k(sim, k):
-    order = np.argsort(-sim, axis=1, kind="stable")[:, :k]
-    return order, np.take_along_axis(sim, order, axis=1)
 
 
 def _reference_axes(a, b, n_pcs):
@@ -34,7 +22,7 @@ def _assert_same_up_to_sign(x, y, rtol=1e-6):
 
 
 def test_joint_pca_matches_the_svd_of_both_modalities_weighted_equally():
-    a, b = _features()
+    a, b = correlated_features()
     pa, pb = joint_pca(a, b, 5)
     axes = _reference_axes(a, b, 5)
     _assert_same_up_to_sign(pa, a @ axes)
@@ -46,13 +34,13 @@ def test_joint_pca_matches_the_svd_of_both_modalities_weighted_equally():
 
 @pytest.mark.parametrize("n_pcs", [0, 12, 30])
 def test_joint_pca_without_reduction_returns_the_inputs(n_pcs):
-    a, b = _features()
+    a, b = correlated_features()
     pa, pb = joint_pca(a, b, n_pcs)
     assert pa is a and pb is b
 
 
 def test_partner_graph_matches_a_dense_reference_in_both_directions():
-    a, b = _features(n_a=90, n_b=60, n_genes=16)
+    a, b = correlated_features(n_a=90, n_b=60, n_genes=16)
     k, n_pcs = 6, 8
     graph = build_partner_graph(a.astype(np.float32), b.astype(np.float32), k, n_pcs=n_pcs)
     axes = _reference_axes(a, b, n_pcs)
@@ -60,8 +48,8 @@ def test_partner_graph_matches_a_dense_reference_in_both_directions():
     axes = axes * np.sign(np.sum(joint_pca(a, b, n_pcs)[0] * (a @ axes), axis=0))
     # Pearson correlation of the projected profiles, every SC x ST pair.
     corr = np.corrcoef(a @ axes, b @ axes)[: len(a), len(a) :]
-    sc_index, sc_value = _dense_top_k(corr, k)
-    st_index, st_value = _dense_top_k(corr.T, k)
+    sc_index, sc_value = dense_top_k(corr, k)
+    st_index, st_value = dense_top_k(corr.T, k)
     np.testing.assert_allclose(graph.sc_to_st_sim, sc_value, atol=1e-4)
     np.testing.assert_allclose(graph.st_to_sc_sim, st_value, atol=1e-4)
     np.testing.assert_array_equal(graph.sc_to_st, sc_index)
@@ -70,11 +58,11 @@ def test_partner_graph_matches_a_dense_reference_in_both_directions():
 
 
 def test_partner_graph_without_pca_uses_the_features_directly():
-    a, b = _features(n_genes=6)
+    a, b = correlated_features(n_genes=6)
     graph = build_partner_graph(a, b, 3, n_pcs=0)
     corr = np.corrcoef(a, b)[: len(a), len(a) :]
-    np.testing.assert_array_equal(graph.st_to_sc, _dense_top_k(corr.T, 3)[0])
-    np.testing.assert_allclose(graph.st_to_sc_sim, _dense_top_k(corr.T, 3)[1], atol=1e-5)
+    np.testing.assert_array_equal(graph.st_to_sc, dense_top_k(corr.T, 3)[0])
+    np.testing.assert_allclose(graph.st_to_sc_sim, dense_top_k(corr.T, 3)[1], atol=1e-5)
 
 
 @pytest.mark.xfail(strict=True, reason=(
@@ -84,7 +72,7 @@ def test_partner_graph_without_pca_uses_the_features_directly():
 def test_partners_do_not_depend_on_the_sign_of_the_pca_axes(monkeypatch):
     import stcross.data.partners as partners
 
-    a, b = _features(n_a=90, n_b=60, n_genes=16)
+    a, b = correlated_features(n_a=90, n_b=60, n_genes=16)
     before = build_partner_graph(a, b, 6, n_pcs=8)
 
     def flipped(x, y, n_pcs):
