@@ -15,7 +15,8 @@ rm -rf "$venv"   # fresh every run: "newest" means what the registry serves toda
 "$venv/bin/python" -m pip install -q "torch==2.13.0"   # the CPU wheel on this machine
 # Installing the package first, then upgrading, shows that pip keeps NumPy 2 with it.
 "$venv/bin/python" -m pip install -q "numpy>=2"
-"$venv/bin/python" -m pip install -q -e "$repo[test]"
+# rpy2 in ABI mode: no compiler or R headers needed.
+RPY2_CFFI_MODE=ABI "$venv/bin/python" -m pip install -q -e "$repo[test,r]"
 "$venv/bin/python" -m pip install -q --upgrade numpy anndata scipy pandas matplotlib h5py
 "$venv/bin/python" - <<'PY'
 import importlib.metadata as md

@@ -39,6 +39,9 @@ export _R_CHECK_SYSTEM_CLOCK_=0
 # Keep Python's threads from oversubscribing shared CPUs.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 
+Rscript -e 'cat("r-check:", R.version.string, "| SeuratObject", format(packageVersion("SeuratObject")),
+  "| Seurat", tryCatch(format(packageVersion("Seurat")), error = function(e) "absent"),
+  "| reticulate", format(packageVersion("reticulate")), "\n")'
 start=$SECONDS
 rm -f stcross_*.tar.gz
 R CMD build "$repo"

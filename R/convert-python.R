@@ -106,3 +106,32 @@
     reticulate::py_to_r(frame)
   })
 }
+
+# Both modalities as AnnData objects plus the cell names, from Seurat objects.
+.seurat_inputs <- function(sc, st, sc.assay = NULL, st.assay = NULL, sc.layer = "counts",
+                           st.layer = "counts", coords = NULL, fov = NULL) {
+  .check_seurat(sc, "SC")
+  .check_seurat(st, "ST")
+  sc_x <- .assay_matrix(sc, sc.assay, sc.layer, "SC")
+  st_x <- .assay_matrix(st, st.assay, st.layer, "ST")
+  st_coords <- .seurat_coordinates(st, coords = coords, fov = fov)
+  .matrix_inputs(sc_x, st_x, st_coords)
+}
+
+.matrix_inputs <- function(sc, st, coords) {
+  sc <- .check_matrix(sc, "SC")
+  st <- .check_matrix(st, "ST")
+  if (missing(coords) || is.null(coords)) {
+    stop("coords is missing: give the ST coordinates as a cells x 2 (or 3) matrix.", call. = FALSE)
+  }
+  coords <- .coordinate_matrix(coords, colnames(st), "coords")
+  stcross <- .stcross()
+  list(
+    sc = .as_anndata(sc, what = "the SC data"),
+    st = .as_anndata(st, coords = coords, what = "the ST data"),
+    sc.cells = colnames(sc),
+    st.cells = colnames(st),
+    n.dims = ncol(coords),
+    module = stcross
+  )
+}

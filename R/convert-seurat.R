@@ -1,5 +1,6 @@
 # Reading Seurat objects through accessors only, so that Seurat v4 `Assay` and
-# v5 `Assay5` objects both work.
+# v5 `Assay5` objects both work. Plain R on SeuratObject only: the Python package
+# sources this file through rpy2 (stcross.io.read_seurat), so both doors read alike.
 
 .is_seurat_v5 <- function() {
   packageVersion("SeuratObject") >= "5.0.0"
@@ -9,6 +10,15 @@
   if (!inherits(object, "Seurat")) {
     stop(sprintf("The %s object must be a Seurat object, not %s.", role,
                  paste(class(object), collapse = "/")), call. = FALSE)
+  }
+  made_with_v5 <- vapply(methods::slot(object, "assays"), function(a) class(a)[1] == "Assay5",
+                         logical(1))
+  if (any(made_with_v5) && !.is_seurat_v5()) {
+    stop(sprintf(paste0(
+      "The %s object was made with Seurat 5 (assay %s is an Assay5) but this R has SeuratObject %s, ",
+      "which cannot read it: install SeuratObject >= 5.0 (R >= 4.1)."
+    ), role, .quote(names(made_with_v5)[made_with_v5][1]), format(packageVersion("SeuratObject"))),
+    call. = FALSE)
   }
   if (ncol(object) == 0L) {
     stop(sprintf("The %s object has no cells.", role), call. = FALSE)
@@ -35,12 +45,18 @@
   if (.is_seurat_v5()) {
     # Named through getExportedValue(): SeuratObject 4 has no LayerData/Layers.
     layers <- getExportedValue("SeuratObject", "Layers")(assay_object)
+    split <- grep(paste0("^", layer, "\\."), layers, value = TRUE)
+    if (!layer %in% layers && length(split)) {
+      # Split by sample (split(obj[["RNA"]], f = obj$sample)): the model wants every cell.
+      message(sprintf("Joining the %d split %s layers of assay %s (%s) for stcross.",
+                      length(split), .quote(layer), .quote(assay), paste(.quote(split), collapse = ", ")))
+      assay_object <- getExportedValue("SeuratObject", "JoinLayers")(assay_object, layers = layer)
+      layers <- getExportedValue("SeuratObject", "Layers")(assay_object)
+    }
     if (!layer %in% layers) {
-      split <- grep(paste0("^", layer, "\\."), layers, value = TRUE)
       stop(sprintf(
-        "Assay %s of the %s object has no layer %s; its layers are: %s.%s",
-        .quote(assay), role, .quote(layer), paste(.quote(layers), collapse = ", "),
-        if (length(split)) " The layer is split by sample: join it first with JoinLayers()." else ""
+        "Assay %s of the %s object has no layer %s; its layers are: %s.",
+        .quote(assay), role, .quote(layer), paste(.quote(layers), collapse = ", ")
       ), call. = FALSE)
     }
     x <- getExportedValue("SeuratObject", "LayerData")(assay_object, layer = layer)
@@ -67,6 +83,10 @@
   if (is.null(rownames(x)) || is.null(colnames(x))) {
     dimnames(x) <- list(rownames(assay_object), colnames(assay_object))
   }
+  # A layer may hold its cells in another order (e.g. after joining split layers).
+  if (!identical(colnames(x), colnames(object)) && setequal(colnames(x), colnames(object))) {
+    x <- x[, colnames(object), drop = FALSE]
+  }
   x
 }
 
@@ -87,7 +107,14 @@
       stop(sprintf("The ST object has no FOV or image %s; it has: %s.",
                    .quote(fov), paste(.quote(images), collapse = ", ")), call. = FALSE)
     }
-    table <- as.data.frame(SeuratObject::GetTissueCoordinates(object[[fov]]))
+    image <- object[[fov]]
+    # An FOV from LoadXenium() & co. holds cell outlines too: take one point per cell.
+    boundaries <- if (inherits(image, "FOV")) SeuratObject::Boundaries(image) else character()
+    table <- as.data.frame(if ("centroids" %in% boundaries) {
+      SeuratObject::GetTissueCoordinates(image, which = "centroids")
+    } else {
+      SeuratObject::GetTissueCoordinates(image)
+    })
     if ("cell" %in% colnames(table)) {
       rownames(table) <- table$cell
     }
@@ -171,35 +198,6 @@
     ), call. = FALSE)
   }
   x
-}
-
-# Both modalities as AnnData objects plus the cell names, from Seurat objects.
-.seurat_inputs <- function(sc, st, sc.assay = NULL, st.assay = NULL, sc.layer = "counts",
-                           st.layer = "counts", coords = NULL, fov = NULL) {
-  .check_seurat(sc, "SC")
-  .check_seurat(st, "ST")
-  sc_x <- .assay_matrix(sc, sc.assay, sc.layer, "SC")
-  st_x <- .assay_matrix(st, st.assay, st.layer, "ST")
-  st_coords <- .seurat_coordinates(st, coords = coords, fov = fov)
-  .matrix_inputs(sc_x, st_x, st_coords)
-}
-
-.matrix_inputs <- function(sc, st, coords) {
-  sc <- .check_matrix(sc, "SC")
-  st <- .check_matrix(st, "ST")
-  if (missing(coords) || is.null(coords)) {
-    stop("coords is missing: give the ST coordinates as a cells x 2 (or 3) matrix.", call. = FALSE)
-  }
-  coords <- .coordinate_matrix(coords, colnames(st), "coords")
-  stcross <- .stcross()
-  list(
-    sc = .as_anndata(sc, what = "the SC data"),
-    st = .as_anndata(st, coords = coords, what = "the ST data"),
-    sc.cells = colnames(sc),
-    st.cells = colnames(st),
-    n.dims = ncol(coords),
-    module = stcross
-  )
 }
 
 .quote <- function(x) {

@@ -44,14 +44,9 @@ EmbedStcross.Seurat <- function(object, model, modality = NULL, reduction.name =
   modality <- .match_cells(object, model, modality)
   .check_key(reduction.key)
   assay <- assay %||% SeuratObject::DefaultAssay(object)
-  latent <- .latent(model, modality, threads)[colnames(object), , drop = FALSE]
-  colnames(latent) <- paste0(reduction.key, seq_len(ncol(latent)))
-  object[[reduction.name]] <- SeuratObject::CreateDimReducObject(
-    embeddings = latent,
-    key = reduction.key,
-    assay = assay,
-    misc = list(stcross = list(modality = modality))
-  )
+  latent <- .latent(model, modality, threads)
+  object <- .write_embedding(object, latent, modality = modality, reduction.name = reduction.name,
+                             reduction.key = reduction.key, assay = assay)
   if (verbose) {
     message(sprintf("Added reduction %s (%d latent dimensions, %s cells).",
                     .quote(reduction.name), ncol(latent), toupper(modality)))

@@ -53,12 +53,15 @@ LoadStcrossExample <- function(dataset = c("osmfish", "bdtnp")) {
   cells <- .py_strings(adata$obs_names)
   x <- .py_to_matrix(mods$sparse$csr_matrix(adata$X), genes, cells)
   is_counts <- all(x@x >= 0) && all(x@x == round(x@x))
+  # Counts make the assay class the installed SeuratObject creates by default (Assay5 on
+  # Seurat 5, Assay on 4); other values go to the data layer of the same class.
   assay_object <- if (is_counts) {
-    SeuratObject::CreateAssayObject(counts = x)
+    x
+  } else if (.is_seurat_v5()) {
+    getExportedValue("SeuratObject", "CreateAssay5Object")(data = x)
   } else {
     SeuratObject::CreateAssayObject(data = x)
   }
-  SeuratObject::Key(assay_object) <- paste0(tolower(assay), "_")
   meta <- .py_frame_to_r(adata$obs)
   meta <- as.data.frame(meta)
   rownames(meta) <- cells

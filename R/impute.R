@@ -4,21 +4,27 @@
 #' genes the spatial panel did not measure (or of measured genes, for
 #' checking), with a predictive distribution per value.
 #'
-#' The Seurat method adds one assay per statistic to the ST object, each with
-#' the imputed genes as features and the statistic in its `data` layer:
-#' * `new.assay.name` (default `"imputed"`): the predictive mean, on the ST
-#'   measurement scale;
-#' * `sd.assay.name` (`"imputed.sd"`): the predictive standard deviation;
-#' * `lower.assay.name`, `upper.assay.name` (`"imputed.lower"`,
-#'   `"imputed.upper"`): the bounds of the central `interval` prediction
-#'   interval;
-#' * `pzero.assay.name` (`"imputed.pzero"`): the probability of a zero.
+#' The Seurat method writes the predictive distribution into the ST object:
+#' the mean on the ST measurement scale, the standard deviation, the bounds of
+#' the central `interval` prediction interval and the probability of a zero.
 #'
-#' Set any of the last four to `NULL` to skip it. Each assay's `Misc(assay,
-#' "stcross")` records the statistic, the interval level and whether the
-#' intervals are calibrated (see the Python `CrossModalModel.calibrate()`).
-#' `DefaultAssay` is left unchanged; the call is logged with
-#' `LogSeuratCommand`.
+#' * **Seurat 5** (`one.assay = TRUE`, the default with SeuratObject 5): one
+#'   assay `new.assay.name` (default `"imputed"`) whose layers are `"data"`
+#'   (the mean, where plots and `FetchData()` look), `"sd"`, `"lower"`,
+#'   `"upper"` and `"p.zero"`, e.g. `FeaturePlot(st, "Gad2", layer = "sd")`.
+#' * **Seurat 4** (`one.assay = FALSE`, the default with SeuratObject 4): one
+#'   assay per statistic, each value in its `data` slot: `new.assay.name`,
+#'   `sd.assay.name` (`"imputed.sd"`), `lower.assay.name`, `upper.assay.name`
+#'   (`"imputed.lower"`, `"imputed.upper"`) and `pzero.assay.name`
+#'   (`"imputed.pzero"`).
+#'
+#' [GetStcrossImputation()] reads a statistic back from either layout. Set any
+#' of the last four names to `NULL` to skip that statistic (with one assay,
+#' the other names only choose which layers are written). The assay's
+#' `Misc(assay, "stcross")` records the statistic or layers, the interval level
+#' and whether the intervals are calibrated (see the Python
+#' `CrossModalModel.calibrate()`). `DefaultAssay` is left unchanged; the call is
+#' logged with `LogSeuratCommand`.
 #'
 #' @param object For the Seurat method, the ST object the model was trained
 #'   on (same cells, any order). For the matrix interface, the
@@ -32,14 +38,16 @@
 #'   the closed-form predictive distribution.
 #' @param new.assay.name Name of the assay with the predictive mean.
 #' @param sd.assay.name,lower.assay.name,upper.assay.name,pzero.assay.name
-#'   Names of the uncertainty assays; `NULL` skips one.
+#'   Names of the uncertainty assays (Seurat 4 layout); `NULL` skips one.
+#' @param one.assay Write one assay with a layer per statistic (needs
+#'   SeuratObject 5) rather than one assay per statistic.
 #' @param assay The ST assay the model was trained on, recorded in the command
 #'   log; `NULL` for `DefaultAssay(object)`.
 #' @param threads Torch threads for this call (see [TrainStcross()]).
 #' @param verbose Show messages from Python as they happen.
 #' @param ... Further settings of the Python `impute()` method, with R-style
 #'   names (e.g. `batch.size = 512`).
-#' @return The Seurat method returns `object` with the new assays. The matrix
+#' @return The Seurat method returns `object` with the new assay(s). The matrix
 #'   interface returns a list of features x cells matrices `mean`, `sd`,
 #'   `lower`, `upper`, `p.zero` and `info` (a list with `interval`,
 #'   `calibrated`, the ST likelihood and `neighbor_blend`, the weight of the
@@ -54,7 +62,7 @@
 #'   st <- subset(data$st[, 1:300], features = setdiff(rownames(data$st), hidden))
 #'   model <- TrainStcross(sc, st, max.epochs = 1, verbose = FALSE)
 #'   st <- ImputeStcross(st, model, features = hidden)
-#'   SeuratObject::GetAssayData(st, assay = "imputed.sd")[, 1:3]
+#'   GetStcrossImputation(st, "sd")[, 1:3]
 #'
 #'   # matrix interface
 #'   res <- ImputeStcross(model, features = hidden)
@@ -73,27 +81,35 @@ ImputeStcross.Seurat <- function(object, model, features = NULL, interval = 0.9,
                                  lower.assay.name = paste0(new.assay.name, ".lower"),
                                  upper.assay.name = paste0(new.assay.name, ".upper"),
                                  pzero.assay.name = paste0(new.assay.name, ".pzero"),
-                                 assay = NULL, threads = 1, verbose = TRUE, ...) {
+                                 one.assay = .is_seurat_v5(), assay = NULL, threads = 1,
+                                 verbose = TRUE, ...) {
   .check_model(model)
   .match_cells(object, model, "st")
+  if (!isTRUE(one.assay) && !isFALSE(one.assay)) {
+    stop("one.assay must be TRUE or FALSE.", call. = FALSE)
+  }
+  if (one.assay && !.is_seurat_v5()) {
+    stop(sprintf(paste0("one.assay = TRUE needs SeuratObject 5 (layers); this R has SeuratObject %s. ",
+                        "Use one.assay = FALSE."), format(packageVersion("SeuratObject"))),
+         call. = FALSE)
+  }
   names <- list(mean = new.assay.name, sd = sd.assay.name, lower = lower.assay.name,
                 upper = upper.assay.name, p.zero = pzero.assay.name)
   names <- names[!vapply(names, is.null, logical(1))]
-  .check_assay_names(object, names)
+  written <- if (one.assay) names["mean"] else names
+  .check_assay_names(object, written)
   result <- .impute(model, features = features, interval = interval, n.samples = n.samples,
                     threads = threads, verbose = verbose, ...)
-  cells <- colnames(object)
-  .warn_replaced_assays(object, names, nrow(result$mean))
-  for (statistic in names(names)) {
-    values <- result[[statistic]][, cells, drop = FALSE]
-    new_assay <- SeuratObject::CreateAssayObject(data = values)
-    SeuratObject::Key(new_assay) <- paste0(gsub("[^A-Za-z0-9]", "", names[[statistic]]), "_")
-    SeuratObject::Misc(new_assay, slot = "stcross") <- c(list(statistic = statistic), result$info)
-    object[[names[[statistic]]]] <- new_assay
-  }
+  .warn_replaced_assays(object, written, nrow(result$mean))
+  object <- .write_imputation(object, result, names, one.assay = one.assay)
   if (verbose) {
-    message(sprintf("Added assay%s %s (%d genes x %d cells).", if (length(names) > 1) "s" else "",
-                    paste(.quote(unlist(names)), collapse = ", "), nrow(result$mean), length(cells)))
+    what <- if (one.assay) {
+      sprintf("assay %s with layers %s", .quote(new.assay.name),
+              paste(.quote(.imputation_layers[names(names)]), collapse = ", "))
+    } else {
+      sprintf("assay%s %s", if (length(names) > 1) "s" else "", paste(.quote(unlist(names)), collapse = ", "))
+    }
+    message(sprintf("Added %s (%d genes x %d cells).", what, nrow(result$mean), ncol(object)))
   }
   assay <- assay %||% SeuratObject::DefaultAssay(object)
   model <- .model_label(model)

@@ -62,22 +62,13 @@ LocateStcross.Seurat <- function(object, model, method = c("knn", "regression"),
   .check_key(reduction.key)
   assay <- assay %||% SeuratObject::DefaultAssay(object)
   location <- .locate(model, method = method, threads = threads, verbose = verbose, ...)
-  location <- location[colnames(object), , drop = FALSE]
-  axes <- setdiff(colnames(location), "sd")
-  meta <- location
-  colnames(meta) <- paste0(meta.prefix, "_", c(axes, "location_sd"))
-  object <- SeuratObject::AddMetaData(object, metadata = meta)
-  embeddings <- as.matrix(location[, axes, drop = FALSE])
-  colnames(embeddings) <- paste0(reduction.key, seq_along(axes))
-  object[[reduction.name]] <- SeuratObject::CreateDimReducObject(
-    embeddings = embeddings,
-    key = reduction.key,
-    assay = assay,
-    misc = list(stcross = list(method = method, axes = axes))
-  )
+  object <- .write_location(object, location, method = method, reduction.name = reduction.name,
+                            reduction.key = reduction.key, meta.prefix = meta.prefix,
+                            assay = assay)
   if (verbose) {
+    columns <- paste0(meta.prefix, "_", c(setdiff(colnames(location), "sd"), "location_sd"))
     message(sprintf("Added metadata %s and reduction %s.",
-                    paste(.quote(colnames(meta)), collapse = ", "), .quote(reduction.name)))
+                    paste(.quote(columns), collapse = ", "), .quote(reduction.name)))
   }
   model <- .model_label(model)
   object <- SeuratObject::LogSeuratCommand(object)

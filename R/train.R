@@ -63,8 +63,12 @@
 #'   model
 #'
 #'   # matrix interface: features x cells matrices and a coordinate matrix
-#'   counts.sc <- SeuratObject::GetAssayData(sc, slot = "counts")
-#'   counts.st <- SeuratObject::GetAssayData(st, slot = "counts")
+#'   counts <- function(object) {  # a layer on Seurat 5, a slot on Seurat 4
+#'     if (packageVersion("SeuratObject") >= "5") SeuratObject::LayerData(object, layer = "counts")
+#'     else SeuratObject::GetAssayData(object, slot = "counts")
+#'   }
+#'   counts.sc <- counts(sc)
+#'   counts.st <- counts(st)
 #'   xy <- as.matrix(st[[c("x", "y")]])
 #'   model2 <- TrainStcross(counts.sc, counts.st, coords = xy, max.epochs = 1,
 #'                          verbose = FALSE)

@@ -20,8 +20,8 @@ __version__ = "0.1.0"
 
 logging.getLogger("stcross").addHandler(logging.NullHandler())
 
-# Submodules with heavier imports (matplotlib, h5 files) load on first use.
-_LAZY_SUBMODULES = ("benchmark", "datasets", "pl", "cli")
+# Submodules with heavier imports (matplotlib, h5 files, rpy2) load on first use.
+_LAZY_SUBMODULES = ("benchmark", "datasets", "pl", "cli", "io")
 
 
 def __getattr__(name: str):

@@ -1,4 +1,4 @@
-"""Command line: ``stcross fit-impute`` on two ``.h5ad`` files, ``stcross demo`` on bundled data.
+"""Command line: ``stcross fit-impute`` on two ``.h5ad`` or Seurat ``.rds`` files, ``stcross demo`` on bundled data.
 
 Exit codes: 0 success, 2 usage or input errors (message on stderr, no traceback).
 """
@@ -72,6 +72,38 @@ def _read_h5ad(path: str, role: str):
     except (OSError, KeyError, ValueError) as err:
         msg = f"could not read --{role} {file} as .h5ad: {err}"
         raise UsageError(msg) from err
+
+
+def _read_rds(path: str, role: str, *, assay: str | None, layer: str | None, coords: str | None):
+    file = Path(path)
+    if not file.is_file():
+        msg = f"--{role} file not found: {file}"
+        raise UsageError(msg)
+    try:
+        from .io import read_seurat
+
+        return read_seurat(file, assay=assay, layer=layer or "counts",
+                           coords=coords.split(",") if coords else None)
+    except (ImportError, RuntimeError) as err:  # no rpy2, or no R / SeuratObject for it
+        msg = f"cannot read --{role} {file} as a Seurat .rds: {err}"
+        raise UsageError(msg) from err
+
+
+def _is_rds(path: str) -> bool:
+    return Path(path).suffix.lower() == ".rds"
+
+
+def _read_input(args: argparse.Namespace, role: str):
+    """An input file as AnnData, and the layer of it that holds the expression."""
+    path, layer = getattr(args, role), getattr(args, f"layer_{role}")
+    if _is_rds(path):
+        coords = args.coords_st if role == "st" else None
+        adata = _read_rds(path, role, assay=getattr(args, f"assay_{role}"), layer=layer, coords=coords)
+        return adata, None  # read_seurat put the chosen Seurat layer in X
+    if getattr(args, f"assay_{role}") is not None or (role == "st" and args.coords_st is not None):
+        msg = f"--assay-{role}/--coords-st apply to Seurat .rds inputs only; --{role} is {path}."
+        raise UsageError(msg)
+    return _read_h5ad(path, role), layer
 
 
 def _check_out(out: str | Path, *, overwrite: bool) -> Path:
@@ -222,10 +254,28 @@ def _write_outputs(model, imputed, locations, out: Path) -> dict[str, Path]:
     return files
 
 
+def _write_rds(args: argparse.Namespace, model, imputed, locations, out: Path) -> dict[str, Path]:
+    """The input Seurat objects with the results added, as the R verbs add them."""
+    from .io import write_seurat
+
+    return {
+        "st_rds": write_seurat(out / "st.rds", args.st, imputed=imputed, model=model, overwrite=True, threads=None),
+        "sc_rds": write_seurat(out / "sc.rds", args.sc, locations=locations, model=model, overwrite=True,
+                               threads=None),
+    }
+
+
 def _report(out: Path, lines: list[str]) -> Path:
     file = out / "report.txt"
     file.write_text("\n".join(lines).rstrip() + "\n")
     return file
+
+
+def _layer_name(args: argparse.Namespace, role: str) -> str:
+    layer = getattr(args, f"layer_{role}")
+    if _is_rds(getattr(args, role)):
+        return f"{layer or 'counts'} of assay {getattr(args, f'assay_{role}') or 'DefaultAssay'}"
+    return layer or "X"
 
 
 def _describe(adata) -> str:
@@ -244,8 +294,11 @@ def _fit_impute(args: argparse.Namespace) -> int:
     import stcross
 
     genes = _parse_genes(args.genes, args.genes_file)
-    adata_sc = _read_h5ad(args.sc, "sc")
-    adata_st = _read_h5ad(args.st, "st")
+    if args.out_rds and not (_is_rds(args.sc) and _is_rds(args.st)):
+        msg = "--out-rds adds the results to the input Seurat objects: give --sc and --st as .rds files."
+        raise UsageError(msg)
+    adata_sc, layer_sc = _read_input(args, "sc")
+    adata_st, layer_st = _read_input(args, "st")
     if args.label_key is not None and args.label_key not in adata_sc.obs.columns:
         msg = f"--label-key {args.label_key!r} is not a column of the SC obs: {list(adata_sc.obs.columns)}"
         raise UsageError(msg)
@@ -261,8 +314,8 @@ def _fit_impute(args: argparse.Namespace) -> int:
     model = stcross.CrossModalModel(
         adata_sc,
         adata_st,
-        layer_sc=args.layer_sc,
-        layer_st=args.layer_st,
+        layer_sc=layer_sc,
+        layer_st=layer_st,
         spatial_key=args.spatial_key,
         likelihood_sc=args.likelihood_sc,
         likelihood_st=args.likelihood_st,
@@ -284,6 +337,8 @@ def _fit_impute(args: argparse.Namespace) -> int:
     locations = model.locate(threads=None)
 
     files = _write_outputs(model, imputed, locations, out)
+    if args.out_rds:
+        files.update(_write_rds(args, model, imputed, locations, out))
     panel = set(model.shared_genes)
     plot_genes = _pick_plot_genes(imputed, panel, args.n_plot_genes)
     label = adata_sc.obs[args.label_key] if args.label_key is not None else None
@@ -294,8 +349,8 @@ def _fit_impute(args: argparse.Namespace) -> int:
     report = _report(out, [
         f"stcross {stcross.__version__} fit-impute, {datetime.datetime.now().isoformat(timespec='seconds')}",
         "",
-        f"SC input: {args.sc} ({_describe(adata_sc)}), likelihood {args.likelihood_sc}, layer {args.layer_sc or 'X'}",
-        f"ST input: {args.st} ({_describe(adata_st)}), likelihood {args.likelihood_st}, layer {args.layer_st or 'X'}, "
+        f"SC input: {args.sc} ({_describe(adata_sc)}), likelihood {args.likelihood_sc}, layer {_layer_name(args, 'sc')}",
+        f"ST input: {args.st} ({_describe(adata_st)}), likelihood {args.likelihood_st}, layer {_layer_name(args, 'st')}, "
         f"coordinates obsm[{args.spatial_key!r}] ({np.asarray(adata_st.obsm[args.spatial_key]).shape[1]}D)",
         f"shared (panel) genes used for alignment: {len(model.shared_genes)}",
         f"imputed genes: {imputed.n_vars} ({n_unmeasured} not in the ST panel) for {imputed.n_obs} ST cells",
@@ -311,9 +366,13 @@ def _fit_impute(args: argparse.Namespace) -> int:
         f"  {files['imputed']}  imputed ST AnnData: X = predictive mean; layers mean, sd, p_zero, lower, upper",
         f"  {files['locations']}  inferred SC coordinates and their sd",
         f"  {files['model']}/  the trained model (stcross.CrossModalModel.load(path, adata_sc, adata_st))",
+        *([f"  {files['st_rds']}  the ST Seurat object with the imputation and the joint embedding",
+           f"  {files['sc_rds']}  the SC Seurat object with locations and the joint embedding"]
+          if args.out_rds else []),
         *[f"  {p}" for p in plots],
     ])
-    _say(args, f"wrote {out}/: imputed.h5ad, sc_locations.csv, model/, {len(plots)} plots, {report.name}")
+    rds = "st.rds, sc.rds, " if args.out_rds else ""
+    _say(args, f"wrote {out}/: imputed.h5ad, sc_locations.csv, model/, {rds}{len(plots)} plots, {report.name}")
     return 0
 
 
@@ -471,19 +530,27 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    fit = sub.add_parser("fit-impute", help="train on two .h5ad files, write imputed genes, locations, plots",
-                         description="Train a cross-modal model on an SC and an ST .h5ad file; write the imputed "
+    fit = sub.add_parser("fit-impute", help="train on two .h5ad or Seurat .rds files, write imputed genes, locations, plots",
+                         description="Train a cross-modal model on an SC and an ST file (.h5ad or Seurat .rds); write the imputed "
                          "ST AnnData (with uncertainty layers), SC locations, the model, plots and a report.")
-    fit.add_argument("--sc", required=True, help="scRNA-seq .h5ad (cells x genes)")
-    fit.add_argument("--st", required=True, help="spatial .h5ad (cells x panel genes, coordinates in obsm)")
+    fit.add_argument("--sc", required=True, help="scRNA-seq .h5ad (cells x genes) or Seurat .rds (needs stcross[r])")
+    fit.add_argument("--st", required=True,
+                     help="spatial .h5ad (cells x panel genes, coordinates in obsm) or Seurat .rds (coordinates "
+                          "from its first FOV or --coords-st)")
     fit.add_argument("--out", required=True, help="output directory (must be empty unless --overwrite)")
     genes = fit.add_mutually_exclusive_group()
     genes.add_argument("--genes", help="comma-separated genes to impute (default: every SC gene)")
     genes.add_argument("--genes-file", help="file with one gene to impute per line")
     fit.add_argument("--likelihood-sc", default="zinb", help=f"{', '.join(LIKELIHOOD_NAMES)} (default zinb)")
     fit.add_argument("--likelihood-st", default="nb", help=f"{', '.join(LIKELIHOOD_NAMES)} (default nb)")
-    fit.add_argument("--layer-sc", default=None, help="SC layer holding the expression (default X)")
-    fit.add_argument("--layer-st", default=None, help="ST layer holding the expression (default X)")
+    fit.add_argument("--layer-sc", default=None, help="SC layer holding the expression (default X; counts for .rds)")
+    fit.add_argument("--layer-st", default=None, help="ST layer holding the expression (default X; counts for .rds)")
+    fit.add_argument("--assay-sc", default=None, help="assay of the SC .rds (default its DefaultAssay)")
+    fit.add_argument("--assay-st", default=None, help="assay of the ST .rds (default its DefaultAssay)")
+    fit.add_argument("--coords-st", default=None,
+                     help="comma-separated metadata columns of the ST .rds with the coordinates (default its FOV)")
+    fit.add_argument("--out-rds", action="store_true",
+                     help="also write the .rds inputs with the results added (st.rds, sc.rds), as the R verbs add them")
     fit.add_argument("--spatial-key", default="spatial", help="obsm key of the ST coordinates (default spatial)")
     fit.add_argument("--label-key", default=None, help="SC obs column to colour the location plot by")
     fit.add_argument("--max-epochs", type=int, default=None, help="training epochs (default: the model's)")

@@ -479,7 +479,8 @@ class CrossModalModel:
         Returns
         -------
         DataFrame indexed by SC cell with columns ``x``, ``y`` (``z`` for 3D) in the ST
-        coordinate units, and ``sd``: the root of the summed per-axis variances.
+        coordinate units, and ``sd``: the root of the summed per-axis variances;
+        ``attrs["method"]`` names the method.
         """
         with torch_threads(threads):
             z_sc, z_st = self.latent("sc", threads=None), self.latent("st", threads=None)
@@ -489,6 +490,7 @@ class CrossModalModel:
         columns = ["x", "y", "z"][: coords.shape[1]]
         table = pd.DataFrame(coords, index=self.sc_cells.copy(), columns=columns)
         table["sd"] = sd
+        table.attrs["method"] = method
         return table
 
     def calibrate(

@@ -19,16 +19,25 @@ skip_if_no_python <- function() {
 
 .fixtures <- new.env(parent = emptyenv())
 
+# SeuratObject 5 warns "Not validating FOV objects" on every subset of an object with an FOV.
+without_fov_noise <- function(expr) {
+  withCallingHandlers(expr, warning = function(w) {
+    if (grepl("^Not validating", conditionMessage(w))) invokeRestart("muffleWarning")
+  })
+}
+
 # osmFISH subset: 150 SC and 200 ST cells (no empty cells); two genes hidden from ST.
 small_example <- function() {
   if (is.null(.fixtures$example)) {
     data <- LoadStcrossExample("osmfish")
-    sc <- data$sc[, data$sc$nCount_RNA > 0]
-    st <- data$st[, data$st$nCount_Spatial > 0]
-    sc <- sc[, seq_len(150)]
-    st_full <- st[, seq_len(200)]
-    hidden <- c("Gad2", "Plp1")
-    st <- subset(st_full, features = setdiff(rownames(st_full), hidden))
+    without_fov_noise({
+      sc <- data$sc[, data$sc$nCount_RNA > 0]
+      st <- data$st[, data$st$nCount_Spatial > 0]
+      sc <- sc[, seq_len(150)]
+      st_full <- st[, seq_len(200)]
+      hidden <- c("Gad2", "Plp1")
+      st <- subset(st_full, features = setdiff(rownames(st_full), hidden))
+    })
     .fixtures$example <- list(sc = sc, st = st, st_full = st_full, hidden = hidden)
   }
   .fixtures$example
@@ -41,6 +50,11 @@ trained_model <- function() {
                                     verbose = FALSE)
   }
   .fixtures$model
+}
+
+# One layer (Seurat 5) or slot (Seurat 4) of an assay, without v5's deprecation warnings.
+layer_data <- function(object, layer = "counts", assay = NULL) {
+  stcross:::.assay_matrix(object, assay, layer, "test")
 }
 
 # A tiny Seurat pair built in R only (no Python), for input checks.

@@ -3,8 +3,8 @@
 test_that("matrices train a model whose results come back as matrices and data.frames", {
   skip_if_no_python()
   example <- small_example()
-  sc <- as.matrix(SeuratObject::GetAssayData(example$sc, slot = "counts"))  # dense
-  st <- SeuratObject::GetAssayData(example$st, slot = "counts")             # sparse
+  sc <- as.matrix(layer_data(example$sc))  # dense
+  st <- layer_data(example$st)             # sparse
   xy <- as.data.frame(example$st[[c("x", "y")]])
   rownames(xy) <- NULL  # no names: rows are taken in cell order
   model <- TrainStcross(sc, st, coords = xy, max.epochs = 1, verbose = FALSE)
@@ -53,8 +53,8 @@ test_that("R matrices cross to Python and back unchanged, sparse and dense", {
 test_that("the latent-neighbour blend is reported and a bad weight is a clear error", {
   skip_if_no_python()
   example <- small_example()
-  sc <- SeuratObject::GetAssayData(example$sc, slot = "counts")
-  st <- SeuratObject::GetAssayData(example$st, slot = "counts")
+  sc <- layer_data(example$sc)
+  st <- layer_data(example$st)
   xy <- as.matrix(example$st[[c("x", "y")]])
   expect_error(TrainStcross(sc, st, coords = xy, config = list(neighbor_blend = 2), verbose = FALSE),
                "neighbor_blend must lie in \\[0, 1\\]")

@@ -26,10 +26,9 @@ test_that("a saved model reloads in a new R session and imputes the same values"
   run <- run_rscript(code, env = paste0("RETICULATE_PYTHON=", python))
   expect_identical(run$status, 0L, label = paste(run$output, collapse = "\n"))
   reloaded <- readRDS(result)
-  for (assay in c("imputed", "imputed.sd", "imputed.lower", "imputed.upper", "imputed.pzero")) {
-    expect_equal(SeuratObject::GetAssayData(reloaded$st, assay = assay, slot = "data"),
-                 SeuratObject::GetAssayData(expected, assay = assay, slot = "data"),
-                 tolerance = 1e-6, label = assay)
+  for (statistic in c("mean", "sd", "lower", "upper", "p.zero")) {
+    expect_equal(GetStcrossImputation(reloaded$st, statistic), GetStcrossImputation(expected, statistic),
+                 tolerance = 1e-6, label = statistic)
   }
   expect_match(reloaded$printed[1], "loaded from")
   expect_equal(reloaded$sc$stcross_x, LocateStcross(example$sc, model, verbose = FALSE)$stcross_x,
@@ -54,7 +53,7 @@ test_that("reloading matches genes by name: extra ST genes are ignored, missing 
   SaveStcross(model, path)
   expect_warning(LoadStcross(path, example$sc, example$st_full, verbose = FALSE),
                  "2 genes of the ST data are not among the 31 panel genes the saved model was trained on")
-  fewer <- subset(example$st, features = setdiff(rownames(example$st), "Crhbp"))
+  fewer <- without_fov_noise(subset(example$st, features = setdiff(rownames(example$st), "Crhbp")))
   expect_error(LoadStcross(path, example$sc, fewer, verbose = FALSE),
                "failed while loading.*the ST data lacks 1 of them, e.g. c\\(\"Crhbp\"\\)",
                class = "stcross_input_error")
@@ -67,10 +66,10 @@ test_that("LoadStcross onto other cells says so, and works", {
   path <- tempfile("stcross-other-cells-")
   SaveStcross(model, path)
   expect_no_warning(LoadStcross(path, example$sc, example$st, verbose = FALSE))
-  section <- example$st[, 1:120]
+  section <- without_fov_noise(example$st[, 1:120])
   expect_warning(other <- LoadStcross(path, example$sc, section, verbose = FALSE),
                  "loaded onto other cells .*ST: 200 cells at training, 120 here",
                  class = "stcross_warning")
   imputed <- ImputeStcross(section, other, features = "Gad2", verbose = FALSE)
-  expect_identical(ncol(imputed[["imputed"]]), 120L)
+  expect_equal(ncol(imputed[["imputed"]]), 120)
 })

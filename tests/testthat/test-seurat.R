@@ -33,39 +33,47 @@ test_that("the model handle summarises the training", {
   expect_match(printed[2], "SC: 150 cells; ST: 200 cells with 2D coordinates")
 })
 
-test_that("ImputeStcross adds mean and uncertainty assays equal to the Python result", {
+test_that("ImputeStcross writes the mean and uncertainty equal to the Python result", {
   skip_if_no_python()
   model <- trained_model()
   example <- small_example()
   st <- example$st[, rev(colnames(example$st))]  # another cell order than the model's
-  measured <- SeuratObject::GetAssayData(st, slot = "counts")
-  st <- ImputeStcross(st, model, features = example$hidden, verbose = FALSE)
-
-  assays <- c(mean = "imputed", sd = "imputed.sd", lower = "imputed.lower",
-              upper = "imputed.upper", p_zero = "imputed.pzero")
-  expect_setequal(SeuratObject::Assays(st), c("Spatial", assays))
-  expect_identical(SeuratObject::DefaultAssay(st), "Spatial")
-  expect_identical(SeuratObject::GetAssayData(st, assay = "Spatial", slot = "counts"), measured)
-  for (layer in names(assays)) {
-    values <- SeuratObject::GetAssayData(st, assay = assays[[layer]], slot = "data")
-    expect_identical(rownames(values), example$hidden)
-    expect_identical(colnames(values), colnames(st))
-    expect_equal(as.matrix(values), python_layer(model, example$hidden, layer)[, colnames(st)],
-                 tolerance = 1e-6, label = assays[[layer]])
+  measured <- layer_data(st)
+  statistics <- c(mean = "mean", sd = "sd", lower = "lower", upper = "upper", p.zero = "p_zero")
+  # Seurat 4's layout (one assay per statistic) on either version; one assay with layers on 5.
+  layouts <- if (stcross:::.is_seurat_v5()) c(FALSE, TRUE) else FALSE
+  for (one.assay in layouts) {
+    written <- ImputeStcross(st, model, features = example$hidden, one.assay = one.assay,
+                             verbose = FALSE)
+    assays <- if (one.assay) "imputed" else c("imputed", paste0("imputed.", c("sd", "lower", "upper", "pzero")))
+    expect_setequal(SeuratObject::Assays(written), c("Spatial", assays))
+    expect_identical(SeuratObject::DefaultAssay(written), "Spatial")
+    expect_identical(layer_data(written, assay = "Spatial"), measured)
+    for (statistic in names(statistics)) {
+      values <- GetStcrossImputation(written, statistic)
+      expect_identical(rownames(values), example$hidden)
+      expect_identical(colnames(values), colnames(st))
+      expect_equal(as.matrix(values), python_layer(model, example$hidden, statistics[[statistic]])[, colnames(st)],
+                   tolerance = 1e-6, label = paste(statistic, "one.assay =", one.assay))
+    }
+    get <- function(statistic) GetStcrossImputation(written, statistic)
+    expect_true(all(get("sd") >= 0) && all(get("p.zero") >= 0 & get("p.zero") <= 1) &&
+                  all(get("lower") <= get("upper")))
+    info <- SeuratObject::Misc(written[[if (one.assay) "imputed" else "imputed.sd"]], slot = "stcross")
+    if (one.assay) {
+      expect_identical(info$layers, list(mean = "data", sd = "sd", lower = "lower", upper = "upper",
+                                         p.zero = "p.zero"))
+      expect_s4_class(written[["imputed"]], "Assay5")
+      expect_identical(SeuratObject::Key(written[["imputed"]]), "imputed_")
+    } else {
+      expect_identical(info$statistic, "sd")
+      expect_identical(SeuratObject::Key(written[["imputed.sd"]]), "imputedsd_")
+    }
+    expect_equal(info$interval, 0.9)
+    expect_false(info$calibrated)
+    expect_true("ImputeStcross.Spatial" %in% SeuratObject::Command(written))
+    expect_true(no_python_inside(written))
   }
-  mean <- SeuratObject::GetAssayData(st, assay = "imputed", slot = "data")
-  sd <- SeuratObject::GetAssayData(st, assay = "imputed.sd", slot = "data")
-  lower <- SeuratObject::GetAssayData(st, assay = "imputed.lower", slot = "data")
-  upper <- SeuratObject::GetAssayData(st, assay = "imputed.upper", slot = "data")
-  pzero <- SeuratObject::GetAssayData(st, assay = "imputed.pzero", slot = "data")
-  expect_true(all(sd >= 0) && all(pzero >= 0 & pzero <= 1) && all(lower <= upper))
-  info <- SeuratObject::Misc(st[["imputed.sd"]], slot = "stcross")
-  expect_identical(info$statistic, "sd")
-  expect_equal(info$interval, 0.9)
-  expect_false(info$calibrated)
-  expect_identical(SeuratObject::Key(st[["imputed.sd"]]), "imputedsd_")
-  expect_true("ImputeStcross.Spatial" %in% SeuratObject::Command(st))
-  expect_true(no_python_inside(st))
 })
 
 test_that("custom assay names, skipped statistics and bad names", {
@@ -74,11 +82,22 @@ test_that("custom assay names, skipped statistics and bad names", {
   example <- small_example()
   st <- ImputeStcross(example$st, model, features = "Gad2", new.assay.name = "pred",
                       lower.assay.name = NULL, upper.assay.name = NULL, pzero.assay.name = NULL,
-                      verbose = FALSE)
+                      one.assay = FALSE, verbose = FALSE)
   expect_setequal(SeuratObject::Assays(st), c("Spatial", "pred", "pred.sd"))
+  if (stcross:::.is_seurat_v5()) {
+    one <- ImputeStcross(example$st, model, features = "Gad2", new.assay.name = "pred",
+                         lower.assay.name = NULL, upper.assay.name = NULL, verbose = FALSE)
+    expect_setequal(SeuratObject::Assays(one), c("Spatial", "pred"))
+    expect_identical(SeuratObject::Layers(one[["pred"]]), c("data", "sd", "p.zero"))
+    expect_error(GetStcrossImputation(one, "upper", "pred"), "has no layer \"upper\"")
+  } else {
+    expect_error(ImputeStcross(example$st, model, one.assay = TRUE), "needs SeuratObject 5")
+  }
+  expect_error(GetStcrossImputation(st, "mean", "nothing"), "has no assay \"nothing\"")
   expect_error(ImputeStcross(example$st, model, new.assay.name = "Spatial"),
                "is the object's DefaultAssay")
-  expect_error(ImputeStcross(example$st, model, sd.assay.name = "imputed"), "must differ")
+  expect_error(ImputeStcross(example$st, model, sd.assay.name = "imputed", one.assay = FALSE),
+               "must differ")
 })
 
 test_that("LocateStcross adds coordinates, their uncertainty and a DimReduc", {
@@ -137,7 +156,7 @@ test_that("a Python error becomes an R error and the session goes on", {
 test_that("genes not shared between SC and ST are a clear error", {
   skip_if_no_python()
   example <- small_example()
-  counts <- SeuratObject::GetAssayData(example$st, slot = "counts")
+  counts <- layer_data(example$st)
   rownames(counts) <- paste0("probe", seq_len(nrow(counts)))
   st <- SeuratObject::CreateSeuratObject(counts = counts, meta.data = example$st[[c("x", "y")]])
   expect_error(TrainStcross(example$sc, st, coords = c("x", "y"), max.epochs = 1, verbose = FALSE),

@@ -1,0 +1,1 @@
+../../../../R/convert-seurat.R

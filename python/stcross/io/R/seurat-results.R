@@ -1,0 +1,1 @@
+../../../../R/seurat-results.R
