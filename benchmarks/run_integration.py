@@ -60,15 +60,17 @@ def main(argv=None) -> None:
     parser.add_argument("--dataset", choices=sorted(SETTINGS), required=True)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--config", default="{}", help='ModelConfig settings as JSON, e.g. \'{"mixing_weight": 1}\'')
     parser.add_argument("--out", default=str(RESULTS_DIR))
     args = parser.parse_args(argv)
     settings = SETTINGS[args.dataset]
     sc, st = load(args.dataset, data_dir(args.data_dir) / settings["folder"])
     started = time.perf_counter()
-    model = stcross.CrossModalModel(sc, st, **settings["model"]).train(seed=args.seed, progress_bar=False)
+    config = stcross.ModelConfig(**json.loads(args.config))
+    model = stcross.CrossModalModel(sc, st, config=config, **settings["model"]).train(seed=args.seed, progress_bar=False)
     z_sc, z_st = model.latent("sc"), model.latent("st")
     mixing_sc, mixing_st = modality_mixing(z_sc, z_st, k=20)
-    row = {"dataset": args.dataset, "mixing_sc": mixing_sc, "mixing_st": mixing_st,
+    row = {"dataset": args.dataset, "config": json.loads(args.config), "mixing_sc": mixing_sc, "mixing_st": mixing_st,
            "epochs": len(model.history), "seconds": round(time.perf_counter() - started, 1)}
     if settings["label"]:
         labels = st.obs[settings["label"]].astype(str).to_numpy()

@@ -52,6 +52,7 @@ def main(argv=None) -> None:
     parser.add_argument("--data-dir", default=None, help="folder holding the dataset folders (default: see real_data.data_dir)")
     parser.add_argument("--max-epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--config", default="{}", help='ModelConfig settings as JSON, e.g. \'{"mixing_weight": 1}\'')
     parser.add_argument("--out", default=str(RESULTS_DIR))
     args = parser.parse_args(argv)
 
@@ -70,7 +71,8 @@ def main(argv=None) -> None:
 
     started = time.perf_counter()
     model = stcross.CrossModalModel(
-        sc_like, ref, likelihood_sc=settings["likelihood_sc"], likelihood_st=settings["likelihood_st"]
+        sc_like, ref, likelihood_sc=settings["likelihood_sc"], likelihood_st=settings["likelihood_st"],
+        config=stcross.ModelConfig(**json.loads(args.config)),
     ).train(max_epochs=args.max_epochs, seed=args.seed, progress_bar=False)
     train_seconds = time.perf_counter() - started
     truth = coords[query]
@@ -96,6 +98,7 @@ def main(argv=None) -> None:
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     summary = {
         "dataset": args.dataset,
+        "config": json.loads(args.config),
         "n_query": int(len(query)),
         "n_reference": int(ref.n_obs),
         "epochs": int(len(model.history)),

@@ -39,6 +39,19 @@ class ModelConfig:
         Temperature of the cosine-similarity logits in the alignment term.
     kl_weight
         Final weight of the KL term after warm-up.
+    mixing_weight
+        Weight of a maximum mean discrepancy (MMD) penalty between the SC and the ST
+        latent means of each minibatch, which pulls the two modalities' latent
+        distributions onto each other; 0 (the default) turns it off.
+    same_modality_negatives
+        Count the anchor's own modality's cells in the batch as negatives of the alignment
+        term too. Against the other modality's cells alone, InfoNCE only ranks partners and
+        leaves any offset between the modalities free; with both, a cell's partner must be
+        nearer than the cells of its own modality. Both options mix the modalities in the
+        latent space (for a joint UMAP) at a cost in imputation accuracy, so both are off
+        by default: on osmFISH, ``same_modality_negatives=True`` raised the mixing score
+        from 0.14 (SC) / 0.01 (ST) to 0.64 / 0.53 and lowered the held-out PCC from 0.395
+        to 0.368 (benchmarks/REPORT.md, "Integration").
     balance_modalities
         Weight the SC ELBO by (panel genes / SC genes), so that a transcriptome-wide SC
         likelihood does not drown the ST panel and the alignment term.
@@ -67,6 +80,8 @@ class ModelConfig:
     contrastive_weight: float = 5.0
     contrastive_temperature: float = 0.1
     kl_weight: float = 1.0
+    mixing_weight: float = 0.0
+    same_modality_negatives: bool = False
     balance_modalities: bool = True
     spatial_context: int = 8
     neighbor_blend: float | None = None
@@ -84,6 +99,9 @@ class ModelConfig:
             if int(getattr(self, name)) < 0:
                 msg = f"ModelConfig.{name} must be >= 0, got {getattr(self, name)!r}."
                 raise InputError(msg)
+        if self.mixing_weight < 0:
+            msg = f"ModelConfig.mixing_weight must be >= 0 (0 turns the MMD term off), got {self.mixing_weight}."
+            raise InputError(msg)
         if not 0 <= self.dropout < 1:
             msg = f"ModelConfig.dropout must lie in [0, 1), got {self.dropout}."
             raise InputError(msg)

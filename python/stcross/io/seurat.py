@@ -69,7 +69,7 @@ def read_seurat(
         var=pd.DataFrame(index=pd.Index(genes, dtype=object)),
     )
     has_images = r.r("function(o) length(SeuratObject::Images(o)) > 0")(obj)[0]
-    if coords is not None or has_images:
+    if coords is not None or fov is not None or has_images:
         xy = r.call(".seurat_coordinates", obj, coords=_str_or_list(r, coords), fov=fov)
         adata.obsm["spatial"] = r.to_numpy(xy, np.float64).reshape(len(cells), -1, order="F")
     used_assay = assay or r.r("SeuratObject::DefaultAssay")(obj)[0]

@@ -30,6 +30,7 @@ class LossTerms:
     reconstruction_st: torch.Tensor
     kl: torch.Tensor
     alignment: torch.Tensor
+    mixing: torch.Tensor
 
     def as_floats(self) -> dict[str, float]:
         return {k: float(v.detach()) for k, v in self.__dict__.items()}
@@ -193,7 +194,9 @@ class CrossModalVAE(nn.Module):
         beta = kl_weight * self.config.kl_weight
         w_sc, w_st = self.elbo_weight
         total = w_sc * (rec_sc + beta * kl_sc) + w_st * (rec_st + beta * kl_st) + self.config.contrastive_weight * align
-        return LossTerms(total, rec_sc, rec_st, 0.5 * (kl_sc + kl_st), align)
+        mixing = mmd(mean_sc[:n_sc], mean_st[:n_st]) if self.config.mixing_weight > 0 else torch.zeros_like(total)
+        total = total + self.config.mixing_weight * mixing
+        return LossTerms(total, rec_sc, rec_st, 0.5 * (kl_sc + kl_st), align, mixing)
 
     def reconstruction(self, modality: int, z: torch.Tensor, targets: torch.Tensor, library: torch.Tensor) -> torch.Tensor:
         """Negative log-likelihood per cell on the genes the modality measures."""
@@ -209,11 +212,34 @@ class CrossModalVAE(nn.Module):
         """InfoNCE: each anchor's partner against the other cells of the batch (both directions)."""
         a = nn.functional.normalize(anchors, dim=1)
         p = nn.functional.normalize(positives, dim=1)
-        logits = a @ p.T / self.config.contrastive_temperature
+        t = self.config.contrastive_temperature
+        logits = a @ p.T / t
         target = torch.arange(len(a), device=a.device)
-        return 0.5 * (nn.functional.cross_entropy(logits, target) + nn.functional.cross_entropy(logits.T, target))
+        if not self.config.same_modality_negatives:
+            return 0.5 * (nn.functional.cross_entropy(logits, target) + nn.functional.cross_entropy(logits.T, target))
+        self_mask = torch.eye(len(a), dtype=torch.bool, device=a.device)
+        within_a = (a @ a.T / t).masked_fill(self_mask, float("-inf"))
+        within_p = (p @ p.T / t).masked_fill(self_mask, float("-inf"))
+        return 0.5 * (
+            nn.functional.cross_entropy(torch.cat([logits, within_a], dim=1), target)
+            + nn.functional.cross_entropy(torch.cat([logits.T, within_p], dim=1), target)
+        )
 
     @staticmethod
     def sample(mean: torch.Tensor, log_var: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         noise = torch.randn(mean.shape, generator=generator, device=mean.device if generator is None else generator.device)
         return mean + noise.to(mean.device) * torch.exp(0.5 * log_var)
+
+
+def mmd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Squared maximum mean discrepancy between samples ``a`` and ``b`` (rows), with Gaussian
+    kernels at five bandwidths around the median squared distance of the pooled rows."""
+    if len(a) == 0 or len(b) == 0:
+        return a.new_zeros(())
+    pooled = torch.cat([a, b])
+    d2 = torch.cdist(pooled, pooled).pow(2)
+    scale = d2.detach().median().clamp_min(1e-6)
+    kernel = sum(torch.exp(-d2 / (scale * f)) for f in (0.25, 0.5, 1.0, 2.0, 4.0))
+    n = len(a)
+    return kernel[:n, :n].mean() + kernel[n:, n:].mean() - 2 * kernel[:n, n:].mean()
+

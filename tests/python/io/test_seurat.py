@@ -110,6 +110,8 @@ def test_read_seurat_coordinates_from_metadata_columns(r, pair, tmp_path):
     _, st = pair
     path = save_as_seurat(r, st, tmp_path / "st_no_fov.rds", fov=False)
     assert "spatial" not in read_seurat(path).obsm
+    with pytest.raises(InputError, match="has no FOV or image \"fov\"|has no coordinates"):
+        read_seurat(path, fov="fov")
     adata = read_seurat(path, coords=["x", "y"])
     np.testing.assert_allclose(adata.obsm["spatial"], np.asarray(st.obsm["spatial"]))
 

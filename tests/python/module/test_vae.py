@@ -56,3 +56,41 @@ def test_inference_matches_the_cached_encoding(cache):
         direct = module.inference(ST, batch.inputs[ST][:5], batch.partners[ST][:5], batch.similarity[ST][:5], cache.states[SC])
         cached = cache.encode(ST, cells)
     torch.testing.assert_close(direct, cached)
+
+
+def test_mmd_is_zero_for_one_sample_and_grows_with_the_offset():
+    from stcross.module.vae import mmd
+
+    a = torch.randn(40, 5, generator=torch.Generator().manual_seed(0))
+    assert float(mmd(a, a)) == pytest.approx(0.0, abs=1e-6)
+    near, far = float(mmd(a, a + 0.3)), float(mmd(a, a + 3.0))
+    assert 0 < near < far
+    assert float(mmd(a, a[:0])) == 0.0
+
+
+def _alignment(same_modality_negatives: bool, anchors, positives):
+    config = stcross.ModelConfig(same_modality_negatives=same_modality_negatives)
+    module = stcross.module.CrossModalVAE((4, 4), 6, torch.arange(4), ("nb", "nb"), config)
+    return float(module.alignment(anchors, positives))
+
+
+def test_same_modality_negatives_penalise_an_offset_between_the_modalities():
+    gen = torch.Generator().manual_seed(0)
+    anchors = torch.randn(32, 8, generator=gen)
+    # Partners that match their anchors but sit apart as a modality: a shared offset.
+    apart = anchors + 6.0 * torch.ones(8) + 0.1 * torch.randn(32, 8, generator=gen)
+    mixed = anchors + 0.1 * torch.randn(32, 8, generator=gen)
+    cross_only = _alignment(False, anchors, apart) - _alignment(False, anchors, mixed)
+    with_own = _alignment(True, anchors, apart) - _alignment(True, anchors, mixed)
+    assert with_own > cross_only + 1.0  # the offset costs far more once own-modality cells compete
+
+
+def test_mixing_options_train_and_are_recorded(cache):
+    from conftest import make_pair
+
+    sc, st, _ = make_pair(n_sc=60, n_st=50)
+    config = stcross.ModelConfig(mixing_weight=10.0, same_modality_negatives=True)
+    model = stcross.CrossModalModel(sc, st, config=config).train(max_epochs=2, progress_bar=False)
+    assert (model.history["mixing"] > 0).all()
+    with pytest.raises(stcross.errors.InputError, match="mixing_weight must be >= 0"):
+        stcross.ModelConfig(mixing_weight=-1)
