@@ -11,7 +11,7 @@
 #' * **Seurat 5** (`one.assay = TRUE`, the default with SeuratObject 5): one
 #'   assay `new.assay.name` (default `"imputed"`) whose layers are `"data"`
 #'   (the mean, where plots and `FetchData()` look), `"sd"`, `"lower"`,
-#'   `"upper"` and `"p.zero"`, e.g. `FeaturePlot(st, "Gad2", layer = "sd")`.
+#'   `"upper"` and `"p.zero"`, e.g. `FetchData(st, "imputed_Gad2", layer = "sd")`.
 #' * **Seurat 4** (`one.assay = FALSE`, the default with SeuratObject 4): one
 #'   assay per statistic, each value in its `data` slot: `new.assay.name`,
 #'   `sd.assay.name` (`"imputed.sd"`), `lower.assay.name`, `upper.assay.name`
