@@ -5,6 +5,15 @@
 #' cells then share coordinates, e.g. for `RunUMAP(reduction = "stcross")`
 #' on a merged object).
 #'
+#' How to read it: cell types (or states) separate within the space, and each
+#' cell lies near its cross-modal partners. With the default model the two
+#' modalities may still occupy regions of their own (an offset the alignment
+#' term leaves free; on the osmFISH example almost every ST cell's neighbours
+#' are ST cells). That is not a failed training: imputation and location work
+#' through partners. For a mixed view, train with
+#' `config = list(same_modality_negatives = TRUE)` (the vignette and the
+#' benchmark report measure what it costs).
+#'
 #' @param object For the Seurat method, the SC or the ST object the model was
 #'   trained on. For the matrix interface, the [stcross_model].
 #' @param model An [stcross_model].
