@@ -243,3 +243,13 @@ def test_cli_fit_impute_on_rds_files_writes_rds_back(r, files, tmp_path, capsys)
                      "--assay-st", "Nope"])
     assert code == 2
     assert 'has no assay "Nope"' in capsys.readouterr().err
+
+
+def test_without_rpy2_the_error_says_what_to_install(monkeypatch):
+    import sys
+
+    from stcross.io import r_session as module
+
+    monkeypatch.setitem(sys.modules, "rpy2", None)  # import rpy2 now fails as if not installed
+    with pytest.raises(ImportError, match=r"needs rpy2, which is not installed: pip install 'stcross\[r\]'"):
+        module.RSession()
