@@ -30,8 +30,7 @@ list(
     values
   },
   as_frame = function(values, nrow, rows, cols) {
-    frame <- as.data.frame(matrix(values, nrow = nrow, dimnames = list(rows, cols)))
-    frame
+    as.data.frame(matrix(values, nrow = nrow, dimnames = list(rows, cols)))
   },
   as_dgc = function(x) {
     if (methods::is(x, "dgCMatrix")) return(x)

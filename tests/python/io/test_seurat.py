@@ -68,7 +68,7 @@ def _types(adata):
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory):
+def pair():
     sc, st = datasets.osmfish()
     sc, st = sc[::10].copy(), st[::10].copy()
     st = st[:, [g for g in st.var_names if g not in HIDDEN]].copy()
