@@ -14,6 +14,7 @@ from .torch_import import import_torch
 import_torch()  # first, before any submodule imports torch (see torch_import)
 
 from .config import ModelConfig, TrainConfig  # noqa: E402
+from .impute.to_disk import read_imputation  # noqa: E402
 from .model import CrossModalModel  # noqa: E402
 
 __version__ = "0.1.0"
@@ -31,4 +32,4 @@ def __getattr__(name: str):
     raise AttributeError(msg)
 
 
-__all__ = ["CrossModalModel", "ModelConfig", "TrainConfig", "__version__", *_LAZY_SUBMODULES]
+__all__ = ["CrossModalModel", "ModelConfig", "TrainConfig", "__version__", "read_imputation", *_LAZY_SUBMODULES]

@@ -29,6 +29,8 @@ logger = logging.getLogger("stcross")
 USER_ERRORS = (InputError,)
 EXIT_USAGE = 2
 N_PLOT_GENES = 4
+# Above this many cells x genes, fit-impute streams imputed.h5ad to disk (about 100 MB per statistic in memory).
+STREAM_ABOVE = 25_000_000
 # The demo calibrates on 3 folds of panel genes (5 is the library default) to stay short.
 DEMO_CALIBRATION_FOLDS = 3
 
@@ -245,10 +247,11 @@ def _short_history(model) -> str:
     return text
 
 
-def _write_outputs(model, imputed, locations, out: Path) -> dict[str, Path]:
+def _write_outputs(model, imputed, locations, out: Path, *, imputed_written: bool = False) -> dict[str, Path]:
     (out / "plots").mkdir(parents=True, exist_ok=True)
     files = {"imputed": out / "imputed.h5ad", "locations": out / "sc_locations.csv", "model": out / "model"}
-    imputed.write_h5ad(files["imputed"], compression="gzip")
+    if not imputed_written:
+        imputed.write_h5ad(files["imputed"], compression="gzip")
     locations.to_csv(files["locations"], index_label="cell")
     model.save(files["model"], overwrite=True)
     return files
@@ -333,10 +336,16 @@ def _fit_impute(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         model.calibrate(n_samples=args.n_samples, threads=None)
         _say(args, f"calibrated intervals on held-out panel genes in {time.perf_counter() - start:.1f} s")
-    imputed = model.impute(interval=args.interval, n_samples=args.n_samples, threads=None)
+    n_genes = len(genes) if genes else len(model.imputable_genes)
+    stream = args.stream == "yes" or (args.stream == "auto" and adata_st.n_obs * n_genes > STREAM_ABOVE)
+    if stream:
+        out.mkdir(parents=True, exist_ok=True)
+        _say(args, f"streaming the imputation ({adata_st.n_obs} cells x {n_genes} genes) to {out / 'imputed.h5ad'}")
+    imputed = model.impute(interval=args.interval, n_samples=args.n_samples, threads=None,
+                           out=out / "imputed.h5ad" if stream else None, overwrite=True)
     locations = model.locate(threads=None)
 
-    files = _write_outputs(model, imputed, locations, out)
+    files = _write_outputs(model, imputed, locations, out, imputed_written=stream)
     if args.out_rds:
         files.update(_write_rds(args, model, imputed, locations, out))
     panel = set(model.shared_genes)
@@ -565,6 +574,9 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--neighbor-blend", type=float, default=None,
                      help="weight of the latent-neighbour estimate in imputed means, 0 to 1 "
                           "(default: 0.5 for gaussian data, 0 for counts)")
+    fit.add_argument("--stream", choices=["auto", "yes", "no"], default="auto",
+                     help="write imputed.h5ad block by block as it is computed, with memory bounded by the block "
+                          f"(auto: when cells x genes exceeds {STREAM_ABOVE:.0e}; default auto)")
     fit.add_argument("--n-plot-genes", type=int, default=N_PLOT_GENES, help="imputed genes to plot (default 4)")
     fit.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
     fit.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")

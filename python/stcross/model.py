@@ -25,8 +25,9 @@ from .data.partners import PartnerGraph, build_partner_graph
 from .devices import resolve_device
 from .errors import InputError, InputTypeError
 from .impute.calibration import calibrate_model
-from .impute.neighbor_blend import neighbor_estimate
-from .impute.predictive import predictive_summary
+from .impute import to_disk
+from .impute.neighbor_blend import NeighborIndex
+from .impute.predictive import SUMMARY_LAYERS, Predictor
 from .likelihoods import get_likelihood
 from .locate import locate_cells
 from .module.partner_cache import PartnerCache
@@ -356,31 +357,25 @@ class CrossModalModel:
             "SC genes this model was built with (see model.imputable_genes).",
         )
 
-    def _predict(self, names: list[str], *, interval: float, n_samples: int, seed: int, batch_size: int) -> dict:
-        """The predictive summaries (uncalibrated) of ``names`` for every ST cell."""
+    def _predictor(self, names: list[str]) -> Predictor:
+        """What predicting ``names`` for every ST cell needs: latents, library sizes, latent neighbours."""
         cache = self._partner_cache()  # one refresh of the partner states serves both encodings
         mean_z, log_var_z = self._encode_all(ST, cache=cache)
-        positions = np.array([self._gene_position[g] for g in names])
-        index = torch.from_numpy(positions).to(self.device)
         neighbors = None
-        if self.neighbor_blend > 0:
-            neighbors = neighbor_estimate(
+        unmeasured = set(names) - set(self.plan.shared)
+        if self.neighbor_blend > 0 and unmeasured:
+            neighbors = NeighborIndex.build(
                 self.module, mean_z.cpu().numpy(), self._encode_all(SC, cache=cache)[0].cpu().numpy(),
-                self.data[SC].targets.matrix, positions,
+                self.data[SC].targets.matrix,
                 weight=self.neighbor_blend, n_neighbors=self.config.n_blend_neighbors, device=str(self.device),
             )
-        return predictive_summary(
-            self.module,
-            mean_z,
-            log_var_z,
-            torch.from_numpy(self.data[ST].library).to(self.device),
-            index,
-            interval=interval,
-            n_samples=n_samples,
-            seed=seed,
-            batch_size=batch_size,
-            neighbors=neighbors,
+        return Predictor(
+            self.module, mean_z, log_var_z, torch.from_numpy(self.data[ST].library).to(self.device),
+            self.data[SC].targets.matrix, neighbors,
         )
+
+    def _gene_positions(self, names: list[str]) -> np.ndarray:
+        return np.array([self._gene_position[g] for g in names])
 
     def impute(
         self,
@@ -390,6 +385,9 @@ class CrossModalModel:
         n_samples: int = 0,
         seed: int = 0,
         batch_size: int = 1024,
+        out: str | Path | None = None,
+        overwrite: bool = False,
+        genes_per_chunk: int = 512,
         threads: int | None = DEFAULT_THREADS,
     ) -> ad.AnnData:
         """Predictive distribution of ``genes`` for every ST cell.
@@ -407,7 +405,18 @@ class CrossModalModel:
         seed
             Seeds the latent draws when ``n_samples > 0``.
         batch_size
-            Cells per chunk (memory is batch_size x genes per layer).
+            Cells per chunk (memory is batch_size x genes per layer; with ``out``,
+            batch_size x genes_per_chunk).
+        out
+            Path of an ``.h5ad`` file to stream the result into, one block of cells x
+            genes at a time, so that memory stays bounded whatever the number of genes
+            and cells (for whole-transcriptome output of large sections). The result is
+            then returned opened from that file (:func:`stcross.read_imputation`): its
+            matrices are read on access. The values equal the in-memory result's.
+        overwrite
+            Replace an existing ``out`` file.
+        genes_per_chunk
+            Genes per block when streaming to ``out``.
         threads
             Torch intra-op threads for this call (as in :meth:`train`).
 
@@ -427,23 +436,43 @@ class CrossModalModel:
             raise InputError(msg)
         n_samples = validation.check_non_negative_int(n_samples, "n_samples", "0 uses the posterior mean of z, n > 0 averages n latent draws")
         seed = validation.check_seed(seed)
+        batch_size = validation.check_positive_int(batch_size, "batch_size")
+        genes_per_chunk = validation.check_positive_int(genes_per_chunk, "genes_per_chunk")
+        path = None if out is None else to_disk.check_out_path(out, overwrite=overwrite)
+        self.require_trained()
         names = self._resolve_genes(genes)
-        with torch_threads(threads):
-            summary = self._predict(names, interval=interval, n_samples=n_samples, seed=seed, batch_size=batch_size)
         calibrated = self.calibration is not None
         if calibrated:
-            summary["lower"], summary["upper"] = self.calibration.interval(summary, names, interval, n_samples=n_samples)
+            self.calibration.check_interval(interval, n_samples)
+        else:
+            logger.info("Intervals come from the predictive distribution and are not calibrated; run model.calibrate().")
+        frame = self._imputation_frame(names, interval=interval, n_samples=n_samples)
+        options = {"interval": interval, "n_samples": n_samples, "seed": seed, "batch_size": batch_size}
+        with torch_threads(threads):
+            predictor = self._predictor(names)
+            if path is not None:
+                to_disk.write_imputation(
+                    path, frame, predictor, self._gene_positions(names), calibration=self.calibration,
+                    genes_per_chunk=genes_per_chunk, **options,
+                )
+                return to_disk.read_imputation(path)
+            summary = predictor.summary(self._gene_positions(names), **options)
+        if calibrated:
+            summary["lower"], summary["upper"] = self.calibration.interval(summary, names, interval)
+        frame.X = summary["mean"].copy()
+        for key in SUMMARY_LAYERS:
+            frame.layers[key] = summary[key]
+        return frame
+
+    def _imputation_frame(self, names: list[str], *, interval: float, n_samples: int) -> ad.AnnData:
+        """The imputation result without its matrices: ST annotations, genes, provenance."""
+        calibrated = self.calibration is not None
         var = pd.DataFrame(index=pd.Index(names, name=None))
         var["measured_in_st"] = [g in set(self.plan.shared) for g in names]
-        result = ad.AnnData(
-            X=summary["mean"].copy(),
-            obs=self._st_obs.copy(),
-            var=var,
-            layers={k: summary[k] for k in ("mean", "sd", "p_zero", "lower", "upper")},
-        )
+        frame = ad.AnnData(obs=self._st_obs.copy(), var=var)
         for key, value in self._st_obsm.items():
-            result.obsm[key] = value.copy()
-        result.uns["stcross"] = {
+            frame.obsm[key] = value.copy()
+        frame.uns["stcross"] = {
             "interval": float(interval),
             "calibrated": calibrated,
             "interval_method": "conformal (held-out panel genes)" if calibrated else "predictive distribution (not calibrated)",
@@ -451,9 +480,7 @@ class CrossModalModel:
             "n_samples": int(n_samples),
             "neighbor_blend": self.neighbor_blend,
         }
-        if not calibrated:
-            logger.info("Intervals come from the predictive distribution and are not calibrated; run model.calibrate().")
-        return result
+        return frame
 
     def locate(
         self, *, method: str = "knn", n_neighbors: int = 10, seed: int = 0, threads: int | None = DEFAULT_THREADS

@@ -6,6 +6,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import anndata as ad
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -72,6 +73,23 @@ def test_fit_impute_latent_draws_reach_the_imputation(inputs, tmp_path):
     assert plain.uns["stcross"]["n_samples"] == 0 and draws.uns["stcross"]["n_samples"] == 5
     # Same seed, same model: only the latent draws can change the spread.
     assert not np.allclose(draws.layers["sd"], plain.layers["sd"])
+
+
+def test_fit_impute_streams_large_outputs_to_the_same_file(inputs, tmp_path, monkeypatch):
+    root, _, st = inputs
+    base = ["fit-impute", "--sc", str(root / "sc.h5ad"), "--st", str(root / "st.h5ad"), "--max-epochs", "1",
+            "--device", "cpu", "--n-plot-genes", "1", "-q"]
+    assert cli.main([*base, "--out", str(tmp_path / "memory"), "--stream", "no"]) == 0
+    monkeypatch.setattr(cli, "STREAM_ABOVE", st.n_obs)  # any output of more than one gene counts as large
+    assert cli.main([*base, "--out", str(tmp_path / "auto")]) == 0
+    memory = ad.read_h5ad(tmp_path / "memory" / "imputed.h5ad")
+    with h5py.File(tmp_path / "auto" / "imputed.h5ad", "r") as file:
+        assert isinstance(file.get("X", getlink=True), h5py.SoftLink)  # written block by block
+    streamed = ad.read_h5ad(tmp_path / "auto" / "imputed.h5ad")
+    assert list(streamed.var_names) == list(memory.var_names)
+    for key in ("mean", "sd", "p_zero"):
+        np.testing.assert_allclose(streamed.layers[key], memory.layers[key], rtol=1e-5, atol=1e-6)
+    assert (tmp_path / "auto" / "plots" / "sc_locations.png").exists()
 
 
 def test_fit_impute_neighbor_blend_reaches_the_model(inputs, tmp_path, capsys):

@@ -61,13 +61,13 @@ def test_impute_and_locate_restore_the_callers_threads(pair, caller_threads, mon
     model = stcross.CrossModalModel(sc, st).train(max_epochs=1, progress_bar=False, threads=None)
     assert torch.get_num_threads() == caller_threads
     seen = []
-    original = stcross.model.predictive_summary
+    original = stcross.model.Predictor.summary
 
     def spy(*args, **kwargs):
         seen.append(torch.get_num_threads())
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(stcross.model, "predictive_summary", spy)
+    monkeypatch.setattr(stcross.model.Predictor, "summary", spy)
     model.impute(genes=["Gene30"], threads=1)
     assert seen == [1]
     assert torch.get_num_threads() == caller_threads

@@ -40,6 +40,13 @@ def check_non_negative_int(value, name: str, hint: str) -> int:
     return int(value)
 
 
+def check_positive_int(value, name: str) -> int:
+    """``value`` as a Python int, or an error naming ``name`` when it is not an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        _fail(f"{name} must be a positive integer, got {value!r}.", InputTypeError if not isinstance(value, numbers.Integral) else InputError)
+    return int(value)
+
+
 def _check_gene_names(names: pd.Index, role: str) -> None:
     # Not converted silently: numeric names usually mean the gene names were lost (a RangeIndex),
     # and as text "0", "1", ... they would match nothing, or the wrong genes of the other object.

@@ -181,7 +181,10 @@ class Calibration:
     # -- using it ----------------------------------------------------------------------
     def groups(self, mean: np.ndarray, p_zero: np.ndarray) -> list[str]:
         """Group key of each gene (column) of a cells x genes prediction."""
-        level, zero = gene_statistics(mean, p_zero)
+        return self.groups_of(*gene_statistics(mean, p_zero))
+
+    def groups_of(self, level: np.ndarray, zero: np.ndarray) -> list[str]:
+        """Group key of each gene from its :func:`gene_statistics` (mean prediction, mean P(0))."""
         level_bin = np.searchsorted(self.level_edges, level, side="right")
         keys = []
         for i, z in zip(level_bin, zero):
@@ -192,6 +195,30 @@ class Calibration:
                     break
         return keys
 
+    def gene_quantiles(self, level: np.ndarray, zero: np.ndarray, interval: float) -> tuple[np.ndarray, np.ndarray]:
+        """Each gene's lower and upper score quantile for ``interval``, from its :func:`gene_statistics`."""
+        keys = self.groups_of(level, zero)
+        q_lo = np.empty(len(keys))
+        q_hi = np.empty(len(keys))
+        for key in set(keys):
+            columns = np.array([k == key for k in keys])
+            q_lo[columns], q_hi[columns] = self.tables[key].quantiles(interval)
+        return q_lo, q_hi
+
+    def check_interval(self, interval: float, n_samples: int | None) -> None:
+        """Refuse an impossible ``interval``; warn when ``n_samples`` differs from calibration's."""
+        if not 0 < interval < 1:
+            msg = f"interval must lie strictly between 0 and 1, got {interval}."
+            raise ValueError(msg)
+        calibrated_draws = int(self.info.get("n_samples", 0))
+        if n_samples is not None and int(n_samples) != calibrated_draws:
+            logger.warning(
+                "Calibrated with n_samples=%d but imputing with n_samples=%d: the spreads differ in scale, "
+                "so the calibrated coverage may not hold; calibrate with the same n_samples.",
+                calibrated_draws,
+                int(n_samples),
+            )
+
     def interval(
         self, summary: Mapping[str, np.ndarray], genes: Sequence[str] | None, interval: float, *, n_samples: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -201,7 +228,7 @@ class Calibration:
         ----------
         summary
             Cells x genes arrays ``"mean"``, ``"sd"`` and ``"p_zero"`` (as from
-            :func:`stcross.impute.predictive.predictive_summary`).
+            :meth:`stcross.impute.predictive.Predictor.summary`).
         genes
             Names of the columns (only used in messages).
         interval
@@ -214,26 +241,10 @@ class Calibration:
         -------
         ``(lower, upper)``, float32 arrays of the summary's shape.
         """
-        if not 0 < interval < 1:
-            msg = f"interval must lie strictly between 0 and 1, got {interval}."
-            raise ValueError(msg)
-        calibrated_draws = int(self.info.get("n_samples", 0))
-        if n_samples is not None and int(n_samples) != calibrated_draws:
-            logger.warning(
-                "Calibrated with n_samples=%d but imputing with n_samples=%d: the spreads differ in scale, "
-                "so the calibrated coverage may not hold; calibrate with the same n_samples.",
-                calibrated_draws,
-                int(n_samples),
-            )
+        self.check_interval(interval, n_samples)
         mean = np.asarray(summary["mean"], np.float64)
         sd = np.asarray(summary["sd"], np.float64)
-        p_zero = np.asarray(summary["p_zero"], np.float64)
-        keys = self.groups(mean, p_zero)
-        q_lo = np.empty(mean.shape[1])
-        q_hi = np.empty(mean.shape[1])
-        for key in set(keys):
-            columns = np.array([k == key for k in keys])
-            q_lo[columns], q_hi[columns] = self.tables[key].quantiles(interval)
+        q_lo, q_hi = self.gene_quantiles(*gene_statistics(mean, np.asarray(summary["p_zero"], np.float64)), interval)
         lower, upper = self.bounds(mean, sd, q_lo, q_hi)
         return lower.astype(np.float32), upper.astype(np.float32)
 

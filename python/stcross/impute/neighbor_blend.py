@@ -71,48 +71,66 @@ class NeighborEstimate:
         return level + ratio * (mean - sc_mean), np.maximum(second - mean**2, 0.0) * ratio**2
 
 
-def neighbor_estimate(
-    module: CrossModalVAE,
-    z_st: np.ndarray,
-    z_sc: np.ndarray,
-    sc_values: sp.csr_matrix,
-    index: np.ndarray,
-    *,
-    weight: float,
-    n_neighbors: int,
-    device: str = "cpu",
-) -> NeighborEstimate | None:
-    """The estimate for decoder genes ``index``, or None when no requested gene is blended.
+@dataclass
+class NeighborIndex:
+    """Each ST cell's nearest SC cells in the latent space, found once for any number of gene sets.
 
-    ``sc_values`` are the SC targets over all decoder genes (raw values); ``weight`` is the
-    blend weight of the genes ST did not measure.
+    Attributes
+    ----------
+    weights
+        ST cells x reference SC cells, each row's k neighbour weights summing to 1.
+    reference
+        Rows of the SC targets that may be neighbours.
+    panel_total
+        Counts: the reference cells' totals over the panel genes (their values are fractions
+        of it); None for the gaussian likelihood.
+    weight
+        Blend weight of the genes ST did not measure.
     """
-    panel = module.st_gene_index.cpu().numpy()
-    blend = np.where(np.isin(index, panel), 0.0, float(weight))
-    if not blend.any():
-        return None
-    sc_values = sp.csr_matrix(sc_values)
-    values = sc_values[:, index].astype(np.float64)
-    reference = np.arange(sc_values.shape[0])
-    gaussian_map, squares = None, None
-    if module.observation[SC].is_count:
-        # Fractions of the panel total, as the decoder's shares are renormalised over the panel;
-        # an SC cell without panel counts has no fractions and is no one's neighbour.
-        panel_total = np.asarray(sc_values[:, panel].sum(axis=1)).ravel()
-        reference = np.flatnonzero(panel_total > 0)
-        if reference.size == 0:
-            msg = "neighbor_blend > 0 needs SC cells with counts on the panel genes, and none has any; use neighbor_blend=0."
-            raise InputError(msg)
-        values = sp.csr_matrix(sp.diags(1.0 / np.maximum(panel_total[reference], 1e-12)) @ values[reference])
-    else:
-        with torch.no_grad():
-            gaussian_map = tuple(
-                t.cpu().numpy().astype(np.float64)
-                for t in gaussian_sc_to_st(module, torch.as_tensor(index, device=module.st_gene_index.device))
-            )
-        squares = values.multiply(values).tocsr()
-    neighbours, similarity = top_k_similar(unit_rows(z_st), unit_rows(z_sc[reference]), n_neighbors, device=device)
-    # Exponentials in float32 (the similarities' dtype), normalised in float64.
-    w = softmax_weights(similarity, temperature=_TEMPERATURE, dtype=np.float64)
-    weights = weight_matrix(neighbours, w, len(reference))
-    return NeighborEstimate(weights, values, blend, squares, gaussian_map)
+
+    weights: sp.csr_matrix
+    reference: np.ndarray
+    panel_total: np.ndarray | None
+    weight: float
+
+    @classmethod
+    def build(
+        cls, module: CrossModalVAE, z_st: np.ndarray, z_sc: np.ndarray, sc_values: sp.csr_matrix, *,
+        weight: float, n_neighbors: int, device: str = "cpu",
+    ) -> NeighborIndex:
+        """Find the neighbours; ``sc_values`` are the SC targets over all decoder genes (raw values)."""
+        reference = np.arange(sc_values.shape[0])
+        panel_total = None
+        if module.observation[SC].is_count:
+            # Fractions of the panel total, as the decoder's shares are renormalised over the panel;
+            # an SC cell without panel counts has no fractions and is no one's neighbour.
+            panel = module.st_gene_index.cpu().numpy()
+            panel_total = np.asarray(sp.csr_matrix(sc_values)[:, panel].sum(axis=1)).ravel()
+            reference = np.flatnonzero(panel_total > 0)
+            if reference.size == 0:
+                msg = "neighbor_blend > 0 needs SC cells with counts on the panel genes, and none has any; use neighbor_blend=0."
+                raise InputError(msg)
+            panel_total = panel_total[reference]
+        neighbours, similarity = top_k_similar(unit_rows(z_st), unit_rows(z_sc[reference]), n_neighbors, device=device)
+        # Exponentials in float32 (the similarities' dtype), normalised in float64.
+        w = softmax_weights(similarity, temperature=_TEMPERATURE, dtype=np.float64)
+        return cls(weight_matrix(neighbours, w, len(reference)), reference, panel_total, float(weight))
+
+    def estimate(self, module: CrossModalVAE, sc_values: sp.csr_matrix, index: np.ndarray) -> NeighborEstimate | None:
+        """The estimate for decoder genes ``index``, or None when none of them is blended."""
+        panel = module.st_gene_index.cpu().numpy()
+        blend = np.where(np.isin(index, panel), 0.0, self.weight)
+        if not blend.any():
+            return None
+        values = sp.csr_matrix(sc_values)[:, index].astype(np.float64)
+        gaussian_map, squares = None, None
+        if self.panel_total is not None:
+            values = sp.csr_matrix(sp.diags(1.0 / np.maximum(self.panel_total, 1e-12)) @ values[self.reference])
+        else:
+            with torch.no_grad():
+                gaussian_map = tuple(
+                    t.cpu().numpy().astype(np.float64)
+                    for t in gaussian_sc_to_st(module, torch.as_tensor(index, device=module.st_gene_index.device))
+                )
+            squares = values.multiply(values).tocsr()
+        return NeighborEstimate(self.weights, values, blend, squares, gaussian_map)

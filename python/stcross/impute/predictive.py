@@ -4,13 +4,20 @@ Computed one chunk of cells at a time, so memory is chunk x genes per quantity.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from ..module.vae import ST, CrossModalVAE
+from .neighbor_blend import NeighborIndex
 from .st_scale import st_gene_parameters
+
+# The predictive summaries, in the order of the result's layers.
+SUMMARY_LAYERS = ("mean", "sd", "p_zero", "lower", "upper")
 
 
 class BlendTarget(Protocol):
@@ -20,7 +27,8 @@ class BlendTarget(Protocol):
 
     def moments(self, rows: slice, library: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]: ...
 
-def predictive_summary(
+
+def predictive_blocks(
     module: CrossModalVAE,
     mean_z: torch.Tensor,
     log_var_z: torch.Tensor,
@@ -32,17 +40,19 @@ def predictive_summary(
     seed: int = 0,
     batch_size: int = 1024,
     neighbors: BlendTarget | None = None,
-) -> dict[str, np.ndarray]:
-    """Mean, sd, P(0) and central ``interval`` bounds, cells x genes, as float32 arrays.
+) -> Iterator[tuple[slice, dict[str, np.ndarray]]]:
+    """Mean, sd, P(0) and central ``interval`` bounds of genes ``index``, one block of cells at a time.
 
-    With ``neighbors``, each distribution is blended with the latent-neighbour estimate by
-    the gene's blend weight (:meth:`~stcross.likelihoods.base.Likelihood.blend`).
+    Yields ``(rows, block)``: the cells' slice and a dict of float32 (or float64) arrays,
+    ``batch_size`` cells x genes. With ``neighbors``, each distribution is blended with the
+    latent-neighbour estimate by the gene's blend weight
+    (:meth:`~stcross.likelihoods.base.Likelihood.blend`). The latent draws (``n_samples > 0``)
+    depend on the cells and ``seed`` only, so any subset of genes gets the draws all genes get.
     """
     likelihood = module.observation[ST]
     params = st_gene_parameters(module, index)
     lo, hi = (1 - interval) / 2, (1 + interval) / 2
-    n, g = mean_z.shape[0], len(index)
-    out = {k: np.empty((n, g), np.float32) for k in ("mean", "sd", "p_zero", "lower", "upper")}
+    n = mean_z.shape[0]
     generator = torch.Generator(device=mean_z.device).manual_seed(int(seed))
 
     blend = None if neighbors is None else torch.as_tensor(neighbors.blend, dtype=mean_z.dtype, device=mean_z.device)
@@ -74,9 +84,38 @@ def predictive_summary(
                 var = (torch.stack([d.variance for d in draws]).mean(0) + means.var(0, unbiased=False)).cpu().numpy()
                 p0 = torch.stack([likelihood.zero_probability(d) for d in draws]).mean(0).cpu().numpy()
                 lower, upper = likelihood.moment_interval(mean, var, lo, hi)
-            out["mean"][rows] = mean
-            out["sd"][rows] = np.sqrt(np.maximum(var, 0.0))
-            out["p_zero"][rows] = p0
-            out["lower"][rows] = lower
-            out["upper"][rows] = upper
-    return out
+            yield rows, {"mean": mean, "sd": np.sqrt(np.maximum(var, 0.0)), "p_zero": p0, "lower": lower, "upper": upper}
+
+
+@dataclass
+class Predictor:
+    """A trained model's predictions of ST cells' genes, any subset of genes at a time.
+
+    Built once per imputation (:meth:`stcross.CrossModalModel.impute`): the latents and
+    latent neighbours are found once and serve every gene chunk.
+    """
+
+    module: CrossModalVAE
+    mean_z: torch.Tensor
+    log_var_z: torch.Tensor
+    library: torch.Tensor
+    sc_values: sp.csr_matrix
+    neighbors: NeighborIndex | None
+
+    @property
+    def n_cells(self) -> int:
+        return int(self.mean_z.shape[0])
+
+    def blocks(self, positions: np.ndarray, **options) -> Iterator[tuple[slice, dict[str, np.ndarray]]]:
+        """:func:`predictive_blocks` of the decoder genes at ``positions``."""
+        estimate = None if self.neighbors is None else self.neighbors.estimate(self.module, self.sc_values, positions)
+        index = torch.from_numpy(np.asarray(positions)).to(self.mean_z.device)
+        return predictive_blocks(self.module, self.mean_z, self.log_var_z, self.library, index, neighbors=estimate, **options)
+
+    def summary(self, positions: np.ndarray, **options) -> dict[str, np.ndarray]:
+        """Every cell's :meth:`blocks` gathered into cells x genes float32 arrays."""
+        out = {k: np.empty((self.n_cells, len(positions)), np.float32) for k in SUMMARY_LAYERS}
+        for rows, block in self.blocks(positions, **options):
+            for key in SUMMARY_LAYERS:
+                out[key][rows] = block[key]
+        return out
