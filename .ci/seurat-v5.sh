@@ -17,7 +17,7 @@ python="${STCROSS_PYTHON:?set STCROSS_PYTHON to the venv python with stcross ins
 root="${STCROSS_V5_ROOT:-$HOME/.cache/stcross/debian13-seurat5}"
 mirror="${STCROSS_MIRROR:-http://deb.debian.org/debian}"
 packages=(r-base-core r-cran-matrix r-cran-reticulate r-cran-seuratobject r-cran-seurat
-          r-cran-testthat r-cran-knitr r-cran-rmarkdown r-bioc-biocstyle pandoc r-cran-ggplot2)
+          r-cran-testthat r-cran-knitr r-cran-rmarkdown r-bioc-biocstyle pandoc r-cran-ggplot2 r-cran-hdf5r)
 
 if [[ $(id -u) -ne 0 ]]; then
   echo "seurat-v5: needs root for debootstrap, chroot and bind mounts" >&2

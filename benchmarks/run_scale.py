@@ -9,8 +9,14 @@ Synthetic data with realistic sparsity: SC cells draw negative-binomial counts (
 cell over ``--n-genes`` genes, about 90% zeros) from one of 20 cell-type profiles; ST cells measure
 a ``--n-panel``-gene panel at a quarter of that depth, their types laid out in spatial bands. The
 data are written to ``--work`` by a first subprocess; a second one, whose peak resident memory
-(``ru_maxrss``) is reported, loads them and runs ``CrossModalModel(...).train()``, ``impute()`` of
-``--n-impute`` unmeasured genes, and ``locate()``. Results go to ``--out`` as ``scale_<n_sc>x<n_st>.json``.
+(``ru_maxrss``) is reported, opens them backed (``read_h5ad(backed="r")``) and runs
+``CrossModalModel(...).train()``, ``impute()`` of every SC gene (``--n-impute`` to impute fewer)
+streamed to ``imputed.h5ad`` in ``--work``, and ``locate()``, then saves the model. Results go
+to ``--out`` as ``scale_<n_sc>x<n_st>_<device>.json``.
+
+``--impute-genes 500,2000`` then loads the saved model in fresh processes and imputes that many
+genes, streamed to disk and in memory, reporting each process's peak memory: streamed output
+should stay flat as genes grow.
 """
 from __future__ import annotations
 
@@ -35,12 +41,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--n-st", type=int, default=100_000)
     parser.add_argument("--n-genes", type=int, default=2000, help="SC genes")
     parser.add_argument("--n-panel", type=int, default=300, help="ST panel genes (a subset of the SC genes)")
-    parser.add_argument("--n-impute", type=int, default=100, help="unmeasured genes to impute")
+    parser.add_argument("--n-impute", type=int, default=0, help="genes to impute (default 0: every SC gene)")
+    parser.add_argument("--impute-genes", default=None,
+                        help="comma-separated gene counts: impute-only runs (streamed and in memory) from the saved model")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", default="/tmp/stcross_scale", help="folder for the generated .h5ad files")
     parser.add_argument("--out", default=str(RESULTS_DIR))
-    parser.add_argument("--stage", choices=["all", "generate", "run"], default="all", help=argparse.SUPPRESS)
+    parser.add_argument("--stage", choices=["all", "generate", "run", "impute"], default="all", help=argparse.SUPPRESS)
+    parser.add_argument("--impute-mode", choices=["stream", "memory"], default="stream", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -90,38 +99,84 @@ def generate(args: argparse.Namespace, work: Path) -> None:
           f"({1 - st.X.nnz / np.prod(st.shape):.1%} zeros) written to {work}", flush=True)
 
 
+def _rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _reset_peak() -> bool:
+    """Restart the kernel's peak-memory count (VmHWM) of this process; False where unsupported."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_since_reset_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _genes(sc, n: int) -> list[str] | None:
+    return None if n <= 0 else list(sc.var_names[:n])
+
+
 def run(args: argparse.Namespace, work: Path, out: Path) -> None:
     import anndata as ad
 
     import stcross
 
-    def rss() -> float:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-    sc, st = ad.read_h5ad(work / "sc.h5ad"), ad.read_h5ad(work / "st.h5ad")
+    sc, st = ad.read_h5ad(work / "sc.h5ad", backed="r"), ad.read_h5ad(work / "st.h5ad", backed="r")
     info: dict = {"n_sc": sc.n_obs, "n_st": st.n_obs, "n_genes": sc.n_vars, "n_panel": st.n_vars,
-                  "device": args.device, "rss_after_load_mib": rss()}
+                  "device": args.device, "inputs": "backed h5ad", "rss_after_open_mib": _rss_mib()}
     started = time.perf_counter()
     model = stcross.CrossModalModel(sc, st)
+    info["rss_after_setup_mib"] = _rss_mib()
     model.train(device=args.device, seed=args.seed, progress_bar=False)
     info["train_s"] = time.perf_counter() - started
     info["epochs"] = len(model.history)
-    unmeasured = [g for g in sc.var_names if g not in set(st.var_names)][: args.n_impute]
+    info["rss_after_train_mib"] = _rss_mib()
     step = time.perf_counter()
-    imputed = model.impute(genes=unmeasured)
+    imputed = model.impute(genes=_genes(sc, args.n_impute), out=work / "imputed.h5ad", overwrite=True)
     info["impute_s"] = time.perf_counter() - step
+    info["imputed_shape"] = list(imputed.shape)
+    info["imputed_file_gib"] = (work / "imputed.h5ad").stat().st_size / 2**30
+    info["rss_after_impute_mib"] = _rss_mib()
     step = time.perf_counter()
     located = model.locate()
     info["locate_s"] = time.perf_counter() - step
     info["total_s"] = time.perf_counter() - started
-    info["peak_rss_mib"] = rss()
-    info["imputed_shape"] = list(imputed.shape)
+    info["peak_rss_mib"] = _rss_mib()
     info["located_rows"] = len(located)
+    model.save(work / "model", overwrite=True)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"scale_{sc.n_obs}x{st.n_obs}_{args.device}.json"
     path.write_text(json.dumps(info, indent=1))
     print(json.dumps(info, indent=1))
     print(f"[scale] written to {path}")
+
+
+def impute_only(args: argparse.Namespace, work: Path) -> None:
+    """Load the saved model and impute ``--n-impute`` genes, streamed or in memory; print peak memory."""
+    import anndata as ad
+
+    import stcross
+
+    sc, st = ad.read_h5ad(work / "sc.h5ad", backed="r"), ad.read_h5ad(work / "st.h5ad", backed="r")
+    model = stcross.CrossModalModel.load(work / "model", sc, st, device=args.device)
+    # The peak while imputing alone: loading (data, partner graph) peaks higher than a streamed imputation.
+    reset = _reset_peak()
+    before = _peak_since_reset_mib()
+    step = time.perf_counter()
+    target = work / f"imputed_{args.n_impute}.h5ad" if args.impute_mode == "stream" else None
+    imputed = model.impute(genes=_genes(sc, args.n_impute), out=target, overwrite=True)
+    seconds = time.perf_counter() - step
+    print(json.dumps({"mode": args.impute_mode, "genes": imputed.n_vars, "cells": imputed.n_obs,
+                      "impute_s": round(seconds, 1), "rss_at_start_mib": round(before),
+                      "peak_rss_while_imputing_mib": round(_peak_since_reset_mib()) if reset else None,
+                      "peak_rss_process_mib": round(_rss_mib())}))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,11 +188,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.stage == "run":
         run(args, work, Path(args.out))
         return 0
+    if args.stage == "impute":
+        impute_only(args, work)
+        return 0
     # Each stage in its own process, so the run's peak memory excludes data generation.
     base = [sys.executable, str(Path(__file__).resolve()), *(argv if argv is not None else sys.argv[1:])]
     if not (work / "st.h5ad").exists():
         subprocess.run([*base, "--stage", "generate"], check=True)
-    subprocess.run([*base, "--stage", "run"], check=True)
+    if args.impute_genes is None:
+        subprocess.run([*base, "--stage", "run"], check=True)
+        return 0
+    if not (work / "model").exists():
+        subprocess.run([*base, "--stage", "run"], check=True)
+    for n in (int(g) for g in args.impute_genes.split(",")):
+        for mode in ("stream", "memory"):
+            subprocess.run([*base, "--stage", "impute", "--n-impute", str(n), "--impute-mode", mode], check=True)
     return 0
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import logging
+import os
 import re
 import sys
 import time
@@ -293,9 +294,40 @@ def _device_of(model) -> str:
 # ---------------------------------------------------------------- fit-impute
 
 
+def _launch_processes(args: argparse.Namespace) -> int:
+    """Run this same command in ``--nproc`` processes through torchrun's launcher; rank 0 writes the outputs."""
+    import uuid
+
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    # What `torchrun --standalone --nproc-per-node N` sets up, without its command-line parser
+    # (which would take --st for an abbreviation of its own --standalone).
+    config = LaunchConfig(
+        min_nodes=1, max_nodes=1, nproc_per_node=args.nproc, run_id=str(uuid.uuid4()),
+        rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0,
+    )
+    _say(args, f"training in {args.nproc} processes (torch.distributed, gloo on CPU / NCCL on GPUs)")
+    try:
+        elastic_launch(config, sys.executable)("-m", "stcross.cli", *args.argv)
+    except ChildFailedError as err:
+        print(f"stcross {args.command}: a training process failed:\n{err}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _fit_impute(args: argparse.Namespace) -> int:
     import stcross
 
+    if args.nproc < 1:
+        msg = f"--nproc must be 1 or more, got {args.nproc}."
+        raise UsageError(msg)
+    distributed = args.nproc > 1
+    if distributed and "RANK" not in os.environ:
+        return _launch_processes(args)
+    rank = int(os.environ.get("RANK", "0")) if distributed else 0
+    if rank != 0:
+        args.quiet = True
     genes = _parse_genes(args.genes, args.genes_file)
     if args.out_rds and not (_is_rds(args.sc) and _is_rds(args.st)):
         msg = "--out-rds adds the results to the input Seurat objects: give --sc and --st as .rds files."
@@ -329,8 +361,11 @@ def _fit_impute(args: argparse.Namespace) -> int:
                f"{len(model.shared_genes)} shared genes, {len(model.imputable_genes)} imputable genes")
     start = time.perf_counter()
     model.train(max_epochs=args.max_epochs, seed=args.seed, device=args.device,
-                progress_bar=not args.quiet and sys.stderr.isatty(), threads=None)
+                progress_bar=not args.quiet and sys.stderr.isatty(), threads=None,
+                strategy="ddp" if distributed else "single")
     train_s = time.perf_counter() - start
+    if rank != 0:  # every rank holds the trained model; rank 0 alone writes
+        return 0
     _say(args, f"trained in {train_s:.1f} s ({_short_history(model)})")
     if args.calibrate:
         start = time.perf_counter()
@@ -366,7 +401,7 @@ def _fit_impute(args: argparse.Namespace) -> int:
         f"located SC cells: {locations.shape[0]} (columns {', '.join(map(str, locations.columns))})",
         "",
         f"training: seed {args.seed}, device {args.device} ({_device_of(model)}), max_epochs {args.max_epochs}, "
-        f"{train_s:.1f} s",
+        f"{train_s:.1f} s" + (f" in {args.nproc} processes (torch.distributed)" if distributed else ""),
         _history_line(model),
         f"prediction intervals: {info.get('interval', args.interval):.0%}, "
         + ("calibrated on held-out panel genes" if info.get("calibrated") else "not calibrated (run with --calibrate)"),
@@ -565,6 +600,9 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--max-epochs", type=int, default=None, help="training epochs (default: the model's)")
     fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     fit.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    fit.add_argument("--nproc", type=int, default=1,
+                     help="train in this many processes (torch.distributed via torchrun: gloo on CPU, one GPU "
+                          "each with --device cuda); default 1")
     fit.add_argument("--threads", type=_positive_int, default=DEFAULT_THREADS,
                      help=f"torch threads for the whole command (default {DEFAULT_THREADS}; see README)")
     fit.add_argument("--interval", type=float, default=0.9, help="prediction interval level (default 0.9)")
@@ -629,6 +667,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse reports usage errors (2) and --help (0) this way
         return int(exit_.code or 0)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     handler = None
     if args.verbose:
         handler = logging.StreamHandler(sys.stderr)

@@ -24,7 +24,8 @@ from .data.features import (
 from .data.partners import PartnerGraph, build_partner_graph
 from .devices import resolve_device
 from .errors import InputError, InputTypeError
-from .impute.calibration import calibrate_model
+from .impute.calibration import calibrate_model, heldout_predictions
+from .impute.heldout_masked import masked_heldout_predictions
 from .impute import to_disk
 from .impute.neighbor_blend import NeighborIndex
 from .impute.predictive import SUMMARY_LAYERS, Predictor
@@ -33,6 +34,7 @@ from .locate import locate_cells
 from .module.partner_cache import PartnerCache
 from .module.vae import SC, ST, CrossModalVAE
 from .threads import DEFAULT_THREADS, torch_threads
+from .train import distributed
 from .train.loop import train_module
 
 logger = logging.getLogger("stcross")
@@ -227,6 +229,7 @@ class CrossModalModel:
         progress_bar: bool = True,
         config: TrainConfig | None = None,
         threads: int | None = DEFAULT_THREADS,
+        strategy: str = "single",
     ) -> CrossModalModel:
         """Train the model (from its current weights' fresh initialisation by ``seed``).
 
@@ -252,20 +255,41 @@ class CrossModalModel:
             Torch intra-op threads for this call (the caller's setting is restored after);
             ``None`` keeps the current setting. One thread is the measured default: see
             :mod:`stcross.threads`.
+        strategy
+            ``"single"``: this process. ``"ddp"``: one of several processes started by
+            ``torchrun`` (torch.distributed; gloo on CPU, NCCL on GPUs, one GPU per process):
+            every process runs the same script and ends with the same trained model, each
+            having taken its share of every epoch's steps (gradients averaged across the
+            processes, so each epoch makes fewer, larger steps than in one process). Save
+            from rank 0 only (``torch.distributed`` is finished by then: check
+            ``int(os.environ["RANK"]) == 0``).
 
         Returns
         -------
         The model itself, trained; ``model.history`` holds the per-epoch loss terms.
         """
         settings = _train_settings(config, max_epochs=max_epochs, batch_size=batch_size, lr=lr, seed=seed)
+        if strategy not in ("single", "ddp"):
+            msg = f"strategy must be 'single' or 'ddp', got {strategy!r}."
+            raise InputError(msg)
         device = resolve_device(device)
+        ranks = distributed.join(device) if strategy == "ddp" else None
+        if ranks is not None:
+            device = ranks.device(device)
+            progress_bar = progress_bar and ranks.is_main
         started = time.perf_counter()
         # Built aside and assigned only once training succeeds: an error (or an interrupt from R)
         # leaves a trained model as it was.
-        with torch_threads(threads):
-            graph = self._build_graph(device)
-            module = self.new_module(settings.seed).to(device)
-            history = train_module(module, self.data, graph, settings, device=device, progress_bar=progress_bar)
+        try:
+            with torch_threads(threads):
+                graph = self._build_graph(device)
+                module = self.new_module(settings.seed).to(device)
+                history = train_module(
+                    module, self.data, graph, settings, device=device, progress_bar=progress_bar, ranks=ranks
+                )
+        finally:
+            if ranks is not None:
+                ranks.close()
         self.device, self.graph, self.module, self.history = device, graph, module, history
         self.train_config = settings
         self.is_trained = True
@@ -534,18 +558,19 @@ class CrossModalModel:
         n_samples: int = 0,
         max_cells: int | None = 50_000,
         progress: bool = False,
+        method: str = "refits",
         threads: int | None = DEFAULT_THREADS,
     ) -> CrossModalModel:
         """Conformal calibration of the prediction intervals on held-out panel genes.
 
-        Each of ``n_folds`` folds of the shared genes is hidden from ST in turn, the model is
-        trained again without it, and the scaled errors of its predictions calibrate the
-        intervals that :meth:`impute` reports from then on.
+        Each of ``n_folds`` folds of the shared genes is predicted as if ST had not measured
+        it, and the scaled errors of those predictions calibrate the intervals that
+        :meth:`impute` reports from then on.
 
         Parameters
         ----------
         n_folds
-            Gene folds (one refit each; at least 2).
+            Gene folds (at least 2).
         seed
             Seed of the gene folds.
         max_epochs
@@ -557,7 +582,11 @@ class CrossModalModel:
         max_cells
             Score at most this many ST cells per gene.
         progress
-            Show the refits' progress bars.
+            Show the trainings' progress bars.
+        method
+            ``"refits"``: the model is trained again without each fold (``n_folds`` trainings).
+            ``"masked"``: one training that hides a random fold from ST at every step, then
+            each fold scored hidden (one training; see :mod:`stcross.impute.heldout_masked`).
         threads
             Torch intra-op threads for this call (as in :meth:`train`).
 
@@ -566,9 +595,13 @@ class CrossModalModel:
         The model itself; ``model.calibration`` holds the fitted calibration.
         """
         self.require_trained()
+        heldout = {"refits": heldout_predictions, "masked": masked_heldout_predictions}.get(method)
+        if heldout is None:
+            msg = f"method must be 'refits' or 'masked', got {method!r}."
+            raise InputError(msg)
         with torch_threads(threads):
             self.calibration = calibrate_model(
-                self, n_folds=n_folds, seed=seed, max_epochs=max_epochs, level_bins=level_bins, zero_bins=zero_bins,
+                self, heldout=heldout, n_folds=n_folds, seed=seed, max_epochs=max_epochs, level_bins=level_bins, zero_bins=zero_bins,
                 min_genes=min_genes, sd_floor=sd_floor, nonnegative=nonnegative, n_samples=n_samples,
                 max_cells=max_cells, progress=progress,
             )

@@ -64,6 +64,12 @@ test_that("CalibrateStcross takes R-style arguments and print() says it is calib
   expect_length(grep("Trained for|not calibrated", messages), 0L)
   expect_error(CalibrateStcross(model, n.folds = 2, bogus.option = 1, verbose = FALSE),
                "unknown argument 'bogus.option'", class = "stcross_type_error")
+  # one masked-gene training instead of a refit per fold
+  CalibrateStcross(model, n.folds = 2, max.epochs = 1, method = "masked", verbose = FALSE)
+  info <- reticulate::py_to_r(model$py$calibration$info)
+  expect_match(info$method, "masked-gene training")
+  expect_length(info$epochs, 1L)
+  expect_error(CalibrateStcross(model, method = "quick", verbose = FALSE), "should be one of")
 })
 
 test_that("Python's advice reaches R users in R's words", {

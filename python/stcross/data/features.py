@@ -118,16 +118,19 @@ def prepare_modality(
     if neighbourhood is not None:
         encoded = sp.hstack([encoded, neighbourhood @ encoded], format="csr", dtype=np.float32)
     mean, std = column_mean_std(encoded)
-    shared = targets[:, shared_columns]
+    return ModalityData(
+        inputs=RowSource(encoded, mean, std),
+        targets=RowSource(targets),
+        library=library,
+        partner_features=partner_features(targets[:, shared_columns], is_count),
+    )
+
+
+def partner_features(shared: sp.csr_matrix, is_count: bool) -> np.ndarray:
+    """Per-gene z-scored features of the shared genes' raw values, which define the partner graph."""
     if is_count:
         # Partners are matched on the shared genes alone, normalised over those genes,
         # so the comparison does not depend on what else each modality measured.
         shared = log_normalize(shared, np.asarray(shared.sum(axis=1)).ravel())
     shared_mean, shared_std = column_mean_std(shared)
-    partner_features = (shared.toarray() - shared_mean) / shared_std
-    return ModalityData(
-        inputs=RowSource(encoded, mean, std),
-        targets=RowSource(targets),
-        library=library,
-        partner_features=partner_features.astype(np.float32),
-    )
+    return ((shared.toarray() - shared_mean) / shared_std).astype(np.float32)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import numbers
 
+import h5py
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -20,6 +21,8 @@ logger = logging.getLogger("stcross")
 MIN_CELLS = 2
 # Rows (or, for CSC, columns) read at a time from an on-disk (backed) sparse matrix.
 _BACKED_CHUNK = 10_000
+# Values (rows x columns) read at a time from an on-disk dense matrix: 80 MB in float32.
+_BACKED_DENSE_VALUES = 20_000_000
 
 
 def _fail(msg: str, kind: type[Exception] = InputError) -> None:
@@ -100,6 +103,8 @@ def expression_matrix(adata, layer: str | None, role: str, likelihood: str) -> s
         _fail(f"{where} is empty (None); store the expression matrix there or choose another layer.")
     if _is_backed_sparse(x):
         x = _read_backed_sparse(x)
+    elif isinstance(x, h5py.Dataset):
+        x = _read_backed_dense(x, where)
     if sp.issparse(x):
         matrix = sp.csr_matrix(x, dtype=np.float32, copy=True)
         values = matrix.data
@@ -135,6 +140,20 @@ def _read_backed_sparse(x) -> sp.csr_matrix:
         return sp.vstack([sp.csr_matrix(x[s : s + _BACKED_CHUNK], dtype=np.float32) for s in starts], format="csr")
     starts = range(0, n_cols, _BACKED_CHUNK)
     return sp.hstack([sp.csc_matrix(x[:, s : s + _BACKED_CHUNK], dtype=np.float32) for s in starts], format="csr")
+
+
+def _read_backed_dense(x: h5py.Dataset, where: str) -> sp.csr_matrix:
+    """Read an on-disk dense matrix as float32 CSR, a block of rows at a time.
+
+    Only one block is ever dense in memory (about ``_BACKED_DENSE_VALUES`` values), so a
+    large, mostly-zero matrix costs its non-zeros, not cells x genes.
+    """
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        _fail(f"{where} must be numeric, got dtype {x.dtype}.", InputTypeError)
+    n_rows, n_cols = x.shape
+    step = max(1, _BACKED_DENSE_VALUES // max(1, n_cols))
+    blocks = [sp.csr_matrix(np.asarray(x[s : s + step], dtype=np.float32)) for s in range(0, n_rows, step)]
+    return sp.vstack(blocks, format="csr")
 
 
 def coordinates(adata, spatial_key: str) -> np.ndarray:

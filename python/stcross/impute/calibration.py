@@ -11,17 +11,24 @@ import contextlib
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ..data.folds import gene_folds
 from ..data.genes import MIN_SHARED_GENES
+from ..config import TrainConfig
 from ..errors import InputError
 from ..progress import report as report_progress
 from .conformal import MIN_GENES_TOTAL, Calibration, fit_calibration
 
 __all__ = ["calibrate_model", "heldout_predictions"]
+
+# What calibrate() scored, recorded in Calibration.info["method"].
+REFITS = "split-conformal, scaled residuals, gene-fold hold-out of the ST panel (one refit per fold)"
+MASKED = ("split-conformal, scaled residuals, gene-fold hold-out of the ST panel (one masked-gene training, "
+          "each fold scored hidden)")
 
 logger = logging.getLogger("stcross")
 
@@ -66,24 +73,12 @@ def heldout_predictions(
     """
     model.require_trained()
     genes = list(model.shared_genes)
-    n_folds = _check_folds(n_folds, len(genes))
+    n_folds = check_folds(n_folds, len(genes))
     folds = gene_folds(genes, n_folds, seed=seed)
-    settings = model.train_config
-    if max_epochs is not None:
-        if isinstance(max_epochs, bool) or int(max_epochs) != max_epochs or max_epochs < 1:
-            msg = f"max_epochs must be a positive integer or None, got {max_epochs!r}."
-            raise InputError(msg)
-        limit = int(max_epochs) if settings.max_epochs is None else min(int(max_epochs), settings.max_epochs)
-        settings = dataclasses.replace(settings, max_epochs=limit)
+    settings = capped_settings(model.train_config, max_epochs)
     truth_all = model.data[1].targets.matrix  # ST targets: the shared genes in model order
     position = {g: i for i, g in enumerate(genes)}
-    n_cells = len(model.st_cells)
-    if max_cells is not None and (isinstance(max_cells, bool) or int(max_cells) < 1):
-        msg = f"max_cells must be a positive integer or None, got {max_cells!r}."
-        raise InputError(msg)
-    cells = np.arange(n_cells)
-    if max_cells is not None and n_cells > max_cells:
-        cells = np.sort(np.random.default_rng(seed).choice(n_cells, int(max_cells), replace=False))
+    cells = scored_cells(len(model.st_cells), max_cells, seed)
     out = {k: np.empty((cells.size, len(genes)), np.float32) for k in ("truth", "mean", "sd", "p_zero")}
     epochs = []
     report_progress("calibrating", 0, n_folds)
@@ -105,7 +100,28 @@ def heldout_predictions(
             k + 1, n_folds, len(held), epochs[-1], time.perf_counter() - started,
         )
         report_progress("calibrating", k + 1, n_folds)
-    return {"genes": genes, "folds": folds, "epochs": epochs, "cells": cells, **out}
+    return {"genes": genes, "folds": folds, "epochs": epochs, "cells": cells, "method": REFITS, **out}
+
+
+def capped_settings(settings: TrainConfig, max_epochs: int | None) -> TrainConfig:
+    """The model's training settings with epochs capped at ``max_epochs`` (None: unchanged)."""
+    if max_epochs is None:
+        return settings
+    if isinstance(max_epochs, bool) or int(max_epochs) != max_epochs or max_epochs < 1:
+        msg = f"max_epochs must be a positive integer or None, got {max_epochs!r}."
+        raise InputError(msg)
+    limit = int(max_epochs) if settings.max_epochs is None else min(int(max_epochs), settings.max_epochs)
+    return dataclasses.replace(settings, max_epochs=limit)
+
+
+def scored_cells(n_cells: int, max_cells: int | None, seed: int) -> np.ndarray:
+    """Rows of the ST cells whose predictions are scored: all, or ``max_cells`` drawn with ``seed``."""
+    if max_cells is not None and (isinstance(max_cells, bool) or int(max_cells) < 1):
+        msg = f"max_cells must be a positive integer or None, got {max_cells!r}."
+        raise InputError(msg)
+    if max_cells is None or n_cells <= max_cells:
+        return np.arange(n_cells)
+    return np.sort(np.random.default_rng(seed).choice(n_cells, int(max_cells), replace=False))
 
 
 @contextlib.contextmanager
@@ -120,7 +136,8 @@ def _quiet_refit():
         logger.setLevel(previous)
 
 
-def _check_folds(n_folds: int, n_genes: int) -> int:
+def check_folds(n_folds: int, n_genes: int) -> int:
+    """``n_folds`` as an int, or a clear error when the panel is too small for that many gene folds."""
     if isinstance(n_folds, bool) or int(n_folds) != n_folds or n_folds < 2:
         msg = f"n_folds must be an integer of at least 2, got {n_folds!r}."
         raise InputError(msg)
@@ -142,6 +159,7 @@ def _check_folds(n_folds: int, n_genes: int) -> int:
 def calibrate_model(
     model,
     *,
+    heldout: Callable[..., dict[str, Any]] = heldout_predictions,
     n_folds: int = 5,
     seed: int = 0,
     max_epochs: int | None = None,
@@ -156,15 +174,19 @@ def calibrate_model(
 ) -> Calibration:
     """Conformal calibration of a trained model's intervals on held-out panel genes.
 
-    Hides each of ``n_folds`` folds of the shared genes in turn, trains the model again
-    without them (same architecture, training settings and seed; ``n_folds`` extra fits),
-    predicts them, and fits a :class:`Calibration` to the scaled errors
-    (see :func:`fit_calibration` for the grouping options).
+    Predicts every shared gene as if ST had not measured it (``heldout``: by default each of
+    ``n_folds`` folds is hidden from a refit with the same architecture, settings and seed),
+    and fits a :class:`Calibration` to the scaled errors (see :func:`fit_calibration` for the
+    grouping options).
 
     Parameters
     ----------
     model
         A trained :class:`stcross.CrossModalModel`.
+    heldout
+        How the panel genes are predicted as if unmeasured: :func:`heldout_predictions` (one
+        refit per fold) or :func:`stcross.impute.heldout_masked.masked_heldout_predictions`
+        (one masked-gene training); both take the keyword arguments below.
     n_folds
         Gene folds (at least 2; needs at least ``max(5, 2 * n_folds)`` shared genes, and enough that
         every refit keeps 3).
@@ -191,7 +213,7 @@ def calibrate_model(
         If there are too few shared genes for the folds.
     """
     started = time.perf_counter()
-    held = heldout_predictions(
+    held = heldout(
         model,
         n_folds=n_folds,
         seed=seed,
@@ -201,7 +223,7 @@ def calibrate_model(
         progress=progress,
     )
     info = {
-        "method": "split-conformal, scaled residuals, gene-fold hold-out of the ST panel",
+        "method": held["method"],
         "n_folds": int(n_folds),
         "seed": int(seed),
         "max_epochs": None if max_epochs is None else int(max_epochs),

@@ -99,14 +99,20 @@ class Decoder(nn.Module):
     def hidden(self, z: torch.Tensor) -> torch.Tensor:
         return self.body(z)
 
-    def gene_logits(self, h: torch.Tensor, gene_index: torch.Tensor | None = None) -> torch.Tensor:
-        return _linear_subset(self.logits, h, gene_index)
+    def gene_logits(self, h: torch.Tensor, gene_index: torch.Tensor | None = None, *, frozen: bool = False) -> torch.Tensor:
+        """Logits of genes ``gene_index``; ``frozen``: no gradient reaches those genes' own weights."""
+        return _linear_subset(self.logits, h, gene_index, frozen)
 
-    def zero_inflation_logits(self, h: torch.Tensor, gene_index: torch.Tensor | None = None) -> torch.Tensor | None:
-        return None if self.zi_logits is None else _linear_subset(self.zi_logits, h, gene_index)
+    def zero_inflation_logits(
+        self, h: torch.Tensor, gene_index: torch.Tensor | None = None, *, frozen: bool = False
+    ) -> torch.Tensor | None:
+        return None if self.zi_logits is None else _linear_subset(self.zi_logits, h, gene_index, frozen)
 
 
-def _linear_subset(layer: nn.Linear, h: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
-    if index is None:
+def _linear_subset(layer: nn.Linear, h: torch.Tensor, index: torch.Tensor | None, frozen: bool = False) -> torch.Tensor:
+    if index is None and not frozen:
         return layer(h)
-    return nn.functional.linear(h, layer.weight[index], layer.bias[index])
+    weight, bias = (layer.weight, layer.bias) if index is None else (layer.weight[index], layer.bias[index])
+    if frozen:
+        weight, bias = weight.detach(), bias.detach()
+    return nn.functional.linear(h, weight, bias)

@@ -8,6 +8,7 @@ depends on nothing but its own data and its partners' data (never on the batch i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -15,6 +16,14 @@ import torch
 from ..data.features import ModalityData
 from ..data.partners import PartnerGraph
 from .vae import SC, ST, CrossModalVAE
+
+
+class Shards(Protocol):
+    """How processes split the cells and gather their states (:class:`stcross.train.distributed.Ranks`)."""
+
+    def share(self, n: int) -> slice: ...
+
+    def gather_rows(self, local: torch.Tensor, n: int) -> torch.Tensor: ...
 
 
 @dataclass
@@ -37,8 +46,12 @@ class Batch:
 class PartnerCache:
     """The encoder states of every cell of both modalities, and batches that attend to them."""
 
-    def __init__(self, module: CrossModalVAE, data: tuple[ModalityData, ModalityData], graph: PartnerGraph, device):
+    def __init__(
+        self, module: CrossModalVAE, data: tuple[ModalityData, ModalityData], graph: PartnerGraph, device, *,
+        ranks: Shards | None = None,
+    ):
         self.module = module
+        self.ranks = ranks
         self.data = data
         self.device = device
         self.partners = (graph.sc_to_st, graph.st_to_sc)
@@ -46,16 +59,24 @@ class PartnerCache:
         self.states: list[torch.Tensor | None] = [None, None]
 
     def refresh(self, chunk_size: int = 4096) -> None:
-        """Recompute every cell's encoder state (the keys and values its partners attend to)."""
+        """Recompute every cell's encoder state (the keys and values its partners attend to).
+
+        With ``ranks``, each process computes its share of the cells and the shares are gathered.
+        """
         was_training = self.module.training
         self.module.eval()
         with torch.no_grad():
             for modality in (SC, ST):
                 n = self.data[modality].n_cells
-                self.states[modality] = torch.cat([
-                    self.module.encoders[modality](self.data[modality].inputs.rows(np.arange(s, min(n, s + chunk_size)), self.device))
-                    for s in range(0, n, chunk_size)
-                ])
+                cells = range(n) if self.ranks is None else range(n)[self.ranks.share(n)]
+                encoder = self.module.encoders[modality]
+                states = [
+                    encoder(self.data[modality].inputs.rows(np.arange(s, min(cells.stop, s + chunk_size)), self.device))
+                    for s in range(cells.start, cells.stop, chunk_size)
+                ] or [torch.zeros((0, self.module.config.n_hidden), device=self.device)]
+                self.states[modality] = torch.cat(states)
+                if self.ranks is not None:
+                    self.states[modality] = self.ranks.gather_rows(self.states[modality], n)
         self.module.train(was_training)
 
     def _lookup(self, modality: int, cells: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -21,6 +21,25 @@ from .nn import Decoder, Encoder, GaussianLatent, PartnerAttention
 SC, ST = 0, 1
 
 
+@dataclass(frozen=True)
+class PanelMask:
+    """ST panel genes hidden in a training step, as if ST had not measured them.
+
+    Attributes
+    ----------
+    input_columns
+        ST encoder input columns of the hidden genes (their own and their neighbourhood's);
+        they are set to 0, the standardised inputs' mean.
+    kept
+        Positions, within the panel, of the genes still observed: the ST likelihood (and, for
+        counts, the library size and the renormalisation of the expression fractions) covers
+        these only.
+    """
+
+    input_columns: torch.Tensor
+    kept: torch.Tensor
+
+
 @dataclass
 class LossTerms:
     """One minibatch's loss and its parts (per-cell averages)."""
@@ -143,24 +162,26 @@ class CrossModalVAE(nn.Module):
         gene_index: torch.Tensor | None = None,
         normalize_index: torch.Tensor | None = None,
         gene_params: dict[str, torch.Tensor] | None = None,
+        frozen_genes: bool = False,
     ):
         """The observation distribution of ``modality`` for genes ``gene_index`` given z.
 
         For a count likelihood, expression fractions are renormalised over
         ``normalize_index`` (the genes the modality measures; None: the genes returned)
-        and scaled by ``library``.
+        and scaled by ``library``. ``frozen_genes``: the genes' own decoder weights get no
+        gradient from this distribution (only the shared layers and z do).
         """
         likelihood = self.observation[modality]
         params = gene_params if gene_params is not None else self.gene_parameters(modality, gene_index)
         h = self.decoder.hidden(z)
-        logits = self.decoder.gene_logits(h, gene_index)
+        logits = self.decoder.gene_logits(h, gene_index, frozen=frozen_genes)
         if not likelihood.is_count:
             mean = params["scale"] * logits + params["shift"]
             return likelihood.distribution(mean, params, None)
         same_genes = normalize_index is None or normalize_index is gene_index
-        norm_logits = logits if same_genes else self.decoder.gene_logits(h, normalize_index)
+        norm_logits = logits if same_genes else self.decoder.gene_logits(h, normalize_index, frozen=frozen_genes)
         mean = torch.exp(logits - torch.logsumexp(norm_logits, dim=1, keepdim=True)) * library.unsqueeze(1)
-        zi = self.decoder.zero_inflation_logits(h, gene_index)
+        zi = self.decoder.zero_inflation_logits(h, gene_index, frozen=frozen_genes)
         return likelihood.distribution(mean, params, zi)
 
     # -- loss --------------------------------------------------------------------------
@@ -171,22 +192,27 @@ class CrossModalVAE(nn.Module):
         *,
         kl_weight: float = 1.0,
         generator: torch.Generator | None = None,
+        mask: PanelMask | None = None,
     ) -> LossTerms:
         """The loss terms of one :class:`~stcross.module.partner_cache.Batch`.
 
         ``partner_states`` are every cell's cached encoder states (SC, ST); ``kl_weight`` is the
         warm-up factor on the KL term. ``generator=None`` evaluates at z's mean (validation);
-        otherwise z is sampled from it.
+        otherwise z is sampled from it. ``mask`` hides some panel genes from ST in this step.
         """
         n_sc, n_st = batch.n_cells
+        st_inputs = batch.inputs[ST] if mask is None else batch.inputs[ST].index_fill(1, mask.input_columns, 0.0)
         mean_sc, log_var_sc = self.inference(SC, batch.inputs[SC], batch.partners[SC], batch.similarity[SC], partner_states[ST])
-        mean_st, log_var_st = self.inference(ST, batch.inputs[ST], batch.partners[ST], batch.similarity[ST], partner_states[SC])
+        mean_st, log_var_st = self.inference(ST, st_inputs, batch.partners[ST], batch.similarity[ST], partner_states[SC])
 
         def latent(mean, log_var):
             return mean if generator is None else self.sample(mean, log_var, generator)
 
         rec_sc = self.reconstruction(SC, latent(mean_sc[:n_sc], log_var_sc[:n_sc]), batch.targets[SC], batch.library[SC]).mean()
-        rec_st = self.reconstruction(ST, latent(mean_st[:n_st], log_var_st[:n_st]), batch.targets[ST], batch.library[ST]).mean()
+        rec_st = self.reconstruction(
+            ST, latent(mean_st[:n_st], log_var_st[:n_st]), batch.targets[ST], batch.library[ST],
+            kept=None if mask is None else mask.kept,
+        ).mean()
         kl_sc = self.kl_divergence(mean_sc[:n_sc], log_var_sc[:n_sc]).mean()
         kl_st = self.kl_divergence(mean_st[:n_st], log_var_st[:n_st]).mean()
         # Each cell against the positive partner encoded after the other modality's own cells.
@@ -198,10 +224,20 @@ class CrossModalVAE(nn.Module):
         total = total + self.config.mixing_weight * mixing
         return LossTerms(total, rec_sc, rec_st, 0.5 * (kl_sc + kl_st), align, mixing)
 
-    def reconstruction(self, modality: int, z: torch.Tensor, targets: torch.Tensor, library: torch.Tensor) -> torch.Tensor:
-        """Negative log-likelihood per cell on the genes the modality measures."""
+    def reconstruction(
+        self, modality: int, z: torch.Tensor, targets: torch.Tensor, library: torch.Tensor, *,
+        kept: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Negative log-likelihood per cell on the genes the modality measures (ST: those of them at ``kept``,
+        with the genes' own decoder weights left to SC)."""
         index = self.st_gene_index if modality == ST else None
-        dist = self.predictive(modality, z, library, gene_index=index)
+        if kept is not None:
+            index, targets = index[kept], targets[:, kept]
+            if self.observation[ST].is_count:
+                library = targets.sum(dim=1)
+        # Under a mask, ST trains no gene's own decoder weights: every gene's are learnt from SC
+        # alone, as those of a gene ST never measured are.
+        dist = self.predictive(modality, z, library, gene_index=index, frozen_genes=kept is not None)
         return -dist.log_prob(targets).sum(dim=1)
 
     @staticmethod

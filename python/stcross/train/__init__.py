@@ -1,4 +1,4 @@
-"""Training the module: one minibatch loop with early stopping (where multi-process training will go)."""
+"""Training the module: one minibatch loop with early stopping, in one process or across several (torch.distributed)."""
 from __future__ import annotations
 
 from .loop import default_epochs, train_module

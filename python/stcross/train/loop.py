@@ -9,10 +9,12 @@ import copy
 import logging
 import math
 import time
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from .. import progress
@@ -20,7 +22,8 @@ from ..config import TrainConfig
 from ..data.features import ModalityData
 from ..data.partners import PartnerGraph
 from ..module.partner_cache import PartnerCache
-from ..module.vae import SC, ST, CrossModalVAE
+from ..module.vae import SC, ST, CrossModalVAE, PanelMask
+from .distributed import Ranks
 
 logger = logging.getLogger("stcross")
 
@@ -69,14 +72,23 @@ def train_module(
     *,
     device: torch.device,
     progress_bar: bool = True,
+    masks: Sequence[PanelMask] | None = None,
+    ranks: Ranks | None = None,
 ) -> pd.DataFrame:
-    """Train in place; return the per-epoch history (training and validation loss terms)."""
+    """Train in place; return the per-epoch history (training and validation loss terms).
+
+    With ``masks``, each step hides one of them, drawn at random, from ST (masked-gene
+    training: the model learns to predict panel genes it cannot see; validation is unmasked).
+    With ``ranks`` (one process of a torch.distributed group), each rank takes its share of
+    every epoch's steps, gradients are averaged across ranks, and rank 0's validation loss
+    decides early stopping for all.
+    """
     # Dropout draws from torch's global generator; fork it so training is seeded by
     # ``seed`` alone and the caller's global RNG state is left exactly as it was.
     devices = [device] if torch.device(device).type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(int(settings.seed))
-        return _train(module, data, graph, settings, device=device, progress_bar=progress_bar)
+        return _train(module, data, graph, settings, device=device, progress_bar=progress_bar, masks=masks, ranks=ranks)
 
 
 def _train(
@@ -87,9 +99,16 @@ def _train(
     *,
     device: torch.device,
     progress_bar: bool,
+    masks: Sequence[PanelMask] | None = None,
+    ranks: Ranks | None = None,
 ) -> pd.DataFrame:
     generator = torch.Generator().manual_seed(int(settings.seed))
-    cache = PartnerCache(module, data, graph, device)
+    # Every rank draws the same cell orders from ``generator``; the draws inside a step (partners,
+    # z, masks) come from a generator of the rank's own. One process uses one generator for both.
+    step_generator = generator
+    if ranks is not None:
+        step_generator = torch.Generator().manual_seed(int(settings.seed) * 7919 + 1 + ranks.rank)
+    cache = PartnerCache(module, data, graph, device, ranks=ranks)
     train_sc, val_sc = _split(data[SC].n_cells, settings.validation_fraction, generator)
     train_st, val_st = _split(data[ST].n_cells, settings.validation_fraction, generator)
     batch_size = min(settings.batch_size, len(train_sc), len(train_st))
@@ -104,6 +123,13 @@ def _train(
     warmup = max(1, int(settings.kl_warmup_fraction * max_epochs))
     optimizer = torch.optim.AdamW(module.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     has_validation = len(val_sc) >= 2 and len(val_st) >= 2
+    stepper = module
+    if ranks is not None:
+        steps = math.ceil(steps / ranks.world_size) * ranks.world_size  # the same number of steps on every rank
+        # Parameters a likelihood does not use (e.g. zero-inflation under NB) get no gradient.
+        stepper = DistributedDataParallel(
+            module, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True
+        )
 
     history, best_state, best_loss, stale = [], None, math.inf, 0
     bar = tqdm(range(max_epochs), desc="stcross training", disable=not progress_bar, leave=False)
@@ -113,21 +139,36 @@ def _train(
         cache.refresh()
         module.train()
         sums: dict[str, float] = {}
-        for sc_cells, st_cells in zip(
-            _batches(train_sc, steps, batch_size, generator), _batches(train_st, steps, batch_size, generator)
-        ):
-            loss = module(cache.batch(sc_cells, st_cells, generator), cache.states, kl_weight=kl_weight, generator=generator)
+        pairs = list(zip(_batches(train_sc, steps, batch_size, generator), _batches(train_st, steps, batch_size, generator)))
+        if ranks is not None:
+            pairs = pairs[ranks.rank :: ranks.world_size]
+        for sc_cells, st_cells in pairs:
+            mask = None
+            if masks:
+                mask = masks[int(torch.randint(len(masks), (1,), generator=step_generator))]
+            loss = stepper(
+                cache.batch(sc_cells, st_cells, step_generator), cache.states, kl_weight=kl_weight,
+                generator=step_generator, mask=mask,
+            )
             optimizer.zero_grad(set_to_none=True)
             loss.total.backward()
             torch.nn.utils.clip_grad_norm_(module.parameters(), 10.0)
             optimizer.step()
             for key, value in loss.as_floats().items():
-                sums[key] = sums.get(key, 0.0) + value / steps
+                sums[key] = sums.get(key, 0.0) + value / len(pairs)
+        if ranks is not None:
+            sums = ranks.mean_values(sums)
         record = {"epoch": epoch + 1, "kl_weight": kl_weight, **sums}
         if has_validation:
             module.eval()
             cache.refresh()
-            record.update({f"validation_{k}": v for k, v in _validation_loss(cache, val_sc, val_st, batch_size).items()})
+            if ranks is None or ranks.is_main:
+                validation = _validation_loss(cache, val_sc, val_st, batch_size)
+            else:
+                validation = dict.fromkeys(sums, 0.0)
+            if ranks is not None:  # rank 0's loss, hence rank 0's early-stopping decision, on every rank
+                validation = ranks.broadcast_values(validation)
+            record.update({f"validation_{k}": v for k, v in validation.items()})
             monitored = record["validation_total"]
             if epoch + 1 >= warmup:
                 if best_state is None or monitored < best_loss - 1e-4 * abs(best_loss):

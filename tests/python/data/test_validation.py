@@ -355,6 +355,36 @@ def test_backed_sparse_anndata_is_read_into_memory(pair, tmp_path, fmt, monkeypa
         backed.file.close()
 
 
+def test_backed_dense_anndata_is_read_in_row_blocks(pair, tmp_path, monkeypatch):
+    import anndata as ad
+    import h5py
+
+    import stcross.data.validation
+
+    monkeypatch.setattr(stcross.data.validation, "_BACKED_DENSE_VALUES", 7 * pair[1].n_vars)  # 7 rows a block
+    sc, st = pair
+    st.write_h5ad(tmp_path / "st.h5ad")
+    backed = ad.read_h5ad(tmp_path / "st.h5ad", backed="r")
+    read = []
+    original = h5py.Dataset.__getitem__
+
+    def spy(self, key):
+        read.append(key)
+        return original(self, key)
+
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", spy)
+    try:
+        assert isinstance(backed.X, h5py.Dataset)
+        model = build(sc, backed)
+        np.testing.assert_array_equal(model.data[1].targets.matrix.toarray(), np.asarray(st.X))
+        np.testing.assert_array_equal(model.coordinates, st.obsm["spatial"])
+    finally:
+        monkeypatch.undo()
+        backed.file.close()
+    blocks = [k for k in read if isinstance(k, slice)]
+    assert len(blocks) == -(-st.n_obs // 7) and all(k.stop - k.start <= 7 for k in blocks)
+
+
 def test_check_non_negative_int_names_the_argument():
     from stcross.data.validation import check_non_negative_int
 

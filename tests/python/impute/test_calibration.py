@@ -8,6 +8,7 @@ import pytest
 import stcross
 import torch
 from conftest import make_pair
+from stcross.errors import InputError
 from stcross.impute.conformal import Calibration, ScoreTable, fit_calibration
 
 # Small and short: the end-to-end tests train 1 + N_FOLDS models.
@@ -115,13 +116,13 @@ def _one_torch_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="module")
-def calibrated():
+@pytest.fixture(scope="module", params=["refits", "masked"])
+def calibrated(request):
     sc, st, truth = make_pair(n_st=300, seed=3)
     model = stcross.CrossModalModel(sc, st, config=CONFIG)
     model.train(max_epochs=EPOCHS, progress_bar=False)
     raw = model.impute(interval=0.9)
-    model.calibrate(n_folds=N_FOLDS, max_epochs=EPOCHS)
+    model.calibrate(n_folds=N_FOLDS, max_epochs=EPOCHS, method=request.param)
     return model, sc, st, truth, raw
 
 
@@ -145,10 +146,11 @@ def test_calibrated_intervals_cover_genes_never_measured(calibrated):
     assert np.array_equal(imputed.layers["mean"], raw[:, unseen].layers["mean"])
 
 
-def test_calibration_records_its_refits(calibrated):
+def test_calibration_records_its_trainings(calibrated):
     model = calibrated[0]
     info = model.calibration.info
-    assert info["n_folds"] == N_FOLDS and len(info["epochs"]) == N_FOLDS
+    masked = "masked" in info["method"]
+    assert info["n_folds"] == N_FOLDS and len(info["epochs"]) == (1 if masked else N_FOLDS)
     assert max(info["epochs"]) <= EPOCHS
     assert sorted(info["genes"]) == sorted(model.shared_genes)
 
@@ -185,13 +187,13 @@ def test_too_few_panel_genes_is_a_clear_error():
 
 def test_every_fold_keeps_enough_panel_genes_to_train_on():
     from stcross.data.genes import MIN_SHARED_GENES
-    from stcross.impute.calibration import _check_folds
+    from stcross.impute.calibration import check_folds
 
     # 5 genes in 2 folds would leave a refit with 2 shared genes, which the model refuses.
     with pytest.raises(ValueError, match=f"needs at least 6 .*{MIN_SHARED_GENES} kept to train each fold"):
-        _check_folds(2, 5)
-    assert _check_folds(2, 6) == 2
-    assert _check_folds(3, 6) == 3
+        check_folds(2, 5)
+    assert check_folds(2, 6) == 2
+    assert check_folds(3, 6) == 3
 
 
 def test_calibrate_needs_a_trained_model():
@@ -209,3 +211,20 @@ def test_other_latent_draws_than_calibrated_are_flagged(caplog):
         assert not caplog.records
         cal.interval(summary, None, 0.9, n_samples=20)
     assert "n_samples" in caplog.text
+
+
+def test_unknown_calibration_method_is_refused():
+    sc, st, _ = make_pair(n_st=60, n_sc=60)
+    model = stcross.CrossModalModel(sc, st, config=CONFIG).train(max_epochs=1, progress_bar=False)
+    with pytest.raises(InputError, match="'refits' or 'masked'"):
+        model.calibrate(method="fast")
+    assert model.calibration is None
+
+
+def test_masked_calibration_leaves_the_trained_network_alone():
+    sc, st, _ = make_pair(n_st=80, n_sc=80)
+    model = stcross.CrossModalModel(sc, st, config=CONFIG).train(max_epochs=1, progress_bar=False)
+    before = {k: v.clone() for k, v in model.module.state_dict().items()}
+    model.calibrate(n_folds=2, max_epochs=1, method="masked")
+    after = model.module.state_dict()
+    assert all(torch.allclose(before[k], after[k], rtol=0, atol=0, equal_nan=True) for k in before)

@@ -1,6 +1,8 @@
 """CrossModalVAE: inference and forward (one batch's loss) as a plain nn.Module."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import stcross
@@ -94,3 +96,38 @@ def test_mixing_options_train_and_are_recorded(cache):
     assert (model.history["mixing"] > 0).all()
     with pytest.raises(stcross.errors.InputError, match="mixing_weight must be >= 0"):
         stcross.ModelConfig(mixing_weight=-1)
+
+
+def test_a_panel_mask_hides_genes_from_st_input_and_likelihood(cache):
+    from stcross.module.vae import PanelMask
+
+    module, states = cache.module, cache.states
+    batch = cache.batch(np.arange(10), np.arange(10), None)
+    n_panel = len(module.st_gene_index)
+    hidden = torch.tensor([0, 2])
+    width = batch.inputs[ST].shape[1]
+    columns = torch.cat([hidden, hidden + n_panel]) if width == 2 * n_panel else hidden
+    mask = PanelMask(input_columns=columns, kept=torch.tensor([i for i in range(n_panel) if i not in (0, 2)]))
+    module.eval()
+    loss = module(batch, states, mask=mask)
+    # Other values of the hidden genes, in input and targets, change nothing.
+    changed_inputs = batch.inputs[ST].clone()
+    changed_inputs[:, columns] += 5.0
+    changed_targets = batch.targets[ST].clone()
+    changed_targets[:, hidden] += 7.0
+    changed = dataclasses.replace(batch, inputs=(batch.inputs[0], changed_inputs), targets=(batch.targets[0], changed_targets))
+    again = module(changed, states, mask=mask)
+    assert torch.equal(loss.reconstruction_st, again.reconstruction_st)
+    assert torch.equal(loss.total, again.total)
+    # ... but they do without the mask.
+    assert not torch.equal(module(batch, states).reconstruction_st, module(changed, states).reconstruction_st)
+    # The hidden genes' ST parameters get no gradient from the masked loss.
+    module.zero_grad()
+    loss = module(batch, states, mask=mask)
+    loss.reconstruction_st.backward()
+    grad = module.log_theta.grad[ST, module.st_gene_index]
+    assert torch.all(grad[hidden] == 0) and torch.any(grad[mask.kept] != 0)
+    # Under a mask no gene's own decoder weights learn from ST (as for genes ST never measured);
+    # the shared layer does.
+    assert module.decoder.logits.weight.grad is None or torch.all(module.decoder.logits.weight.grad == 0)
+    assert torch.any(module.decoder.body[0].weight.grad != 0)

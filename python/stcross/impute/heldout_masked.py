@@ -1,0 +1,185 @@
+"""Held-out predictions of the panel genes from one masked-gene training, instead of one refit per fold.
+
+The refits of :func:`~stcross.impute.calibration.heldout_predictions` cost ``n_folds``
+trainings. Here one network is trained whose every step hides one fold of panel genes, drawn
+at random, from ST's encoder input and likelihood: it learns to predict panel genes it cannot
+see, which is the imputation task itself. Each fold is then scored as its refit would be:
+its genes are hidden from ST's encoder input, from the features of a partner graph built
+anew, and from the ST panel (so they take the likelihood parameters ST borrows for genes it
+never measured, and counts are renormalised over the other genes).
+
+What a refit hides and this does not: in the steps that did not mask a gene, its ST values
+trained the shared decoder and ST's own parameters. Whether the intervals still cover is
+measured, not assumed (benchmarks/REPORT.md, "One-pass calibration").
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.features import ModalityData, partner_features
+from ..data.folds import gene_folds
+from ..data.partners import build_partner_graph
+from ..likelihoods import get_likelihood
+from ..module.partner_cache import PartnerCache
+from ..module.vae import SC, ST, CrossModalVAE, PanelMask
+from ..progress import report as report_progress
+from ..train.loop import train_module
+from .calibration import MASKED, capped_settings, check_folds, scored_cells
+from .neighbor_blend import NeighborIndex
+from .predictive import predictive_blocks
+
+logger = logging.getLogger("stcross")
+
+_ENCODE_CHUNK = 2048
+
+
+class _MaskedRows:
+    """Encoder input rows with some columns set to 0 (the standardised mean), as if not measured."""
+
+    def __init__(self, source, columns: np.ndarray):
+        self.source = source
+        self.columns = torch.from_numpy(np.asarray(columns, dtype=np.int64))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.source.shape
+
+    def rows(self, index: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+        x = self.source.rows(index, device)
+        return x.index_fill(1, self.columns.to(x.device), 0.0)
+
+
+def _input_columns(panel_positions: np.ndarray, n_panel: int, n_inputs: int) -> np.ndarray:
+    """ST encoder input columns of these panel genes: their own and, with spatial context, their neighbourhood's."""
+    if n_inputs == n_panel:
+        return panel_positions
+    if n_inputs == 2 * n_panel:
+        return np.concatenate([panel_positions, panel_positions + n_panel])
+    msg = f"ST encoder inputs have {n_inputs} columns for {n_panel} panel genes; expected {n_panel} or {2 * n_panel}."
+    raise RuntimeError(msg)
+
+
+@contextlib.contextmanager
+def _panel(module: CrossModalVAE, decoder_positions: np.ndarray):
+    """Let the network take ST's panel to be these decoder genes only, for the duration."""
+    original = module.st_gene_index
+    module.st_gene_index = torch.as_tensor(decoder_positions, dtype=torch.long, device=original.device)
+    try:
+        yield
+    finally:
+        module.st_gene_index = original
+
+
+def masked_heldout_predictions(
+    model,
+    *,
+    n_folds: int = 5,
+    seed: int = 0,
+    max_epochs: int | None = None,
+    n_samples: int = 0,
+    max_cells: int | None = 50_000,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Predict every ST panel gene as if unmeasured, from one masked-gene training.
+
+    Takes the arguments of :func:`~stcross.impute.calibration.heldout_predictions` and returns
+    the same dict (``epochs`` holds the one training's epochs). The trained model's own
+    network is not touched: the masked network is trained from a new initialisation with the
+    model's settings.
+    """
+    model.require_trained()
+    genes = list(model.shared_genes)
+    n_folds = check_folds(n_folds, len(genes))
+    folds = gene_folds(genes, n_folds, seed=seed)
+    settings = capped_settings(model.train_config, max_epochs)
+    cells = scored_cells(len(model.st_cells), max_cells, seed)
+    position = {g: i for i, g in enumerate(genes)}
+    n_panel = len(genes)
+    sc_data, st_data = model.data
+    n_inputs = st_data.inputs.shape[1]
+    hidden = [np.array([position[g] for g in held]) for held in folds]
+    device = model.device
+
+    started = time.perf_counter()
+    report_progress("calibrating", 0, n_folds + 1)
+    masks = [
+        PanelMask(
+            input_columns=torch.from_numpy(_input_columns(h, n_panel, n_inputs)).to(device),
+            kept=torch.from_numpy(np.setdiff1d(np.arange(n_panel), h)).to(device),
+        )
+        for h in hidden
+    ]
+    module = model.new_module(settings.seed).to(device)
+    history = train_module(module, model.data, model.graph, settings, device=device, progress_bar=progress, masks=masks)
+    logger.info("Calibration: masked-gene training, %d epochs, %.1f s.", len(history), time.perf_counter() - started)
+    report_progress("calibrating", 1, n_folds + 1)
+
+    out = {k: np.empty((cells.size, n_panel), np.float32) for k in ("truth", "mean", "sd", "p_zero")}
+    truth = st_data.targets.matrix[cells]
+    for k, h in enumerate(hidden):
+        summary = _score_fold(model, module, h, cells, n_samples=n_samples, seed=seed)
+        for key in ("mean", "sd", "p_zero"):
+            out[key][:, h] = summary[key]
+        out["truth"][:, h] = truth[:, h].toarray()
+        report_progress("calibrating", k + 2, n_folds + 1)
+    return {"genes": genes, "folds": folds, "epochs": [len(history)], "cells": cells, "method": MASKED, **out}
+
+
+def _score_fold(model, module: CrossModalVAE, hidden: np.ndarray, cells: np.ndarray, *, n_samples: int,
+                seed: int) -> dict[str, np.ndarray]:
+    """Predict the panel genes at positions ``hidden`` for ST ``cells``, with those genes hidden from ST."""
+    sc_data, st_data = model.data
+    n_panel = len(model.shared_genes)
+    kept = np.setdiff1d(np.arange(n_panel), hidden)
+    shared_in_decoder = model._shared_in_decoder
+    counts = (get_likelihood(model.likelihoods[SC]).is_count, get_likelihood(model.likelihoods[ST]).is_count)
+    sc_targets, st_targets = sc_data.targets.matrix, st_data.targets.matrix
+    st_kept = st_targets[:, kept]
+    graph = build_partner_graph(
+        partner_features(sc_targets[:, shared_in_decoder[kept]], counts[SC]),
+        partner_features(st_kept, counts[ST]),
+        model.config.n_partners,
+        n_pcs=model.config.n_pcs,
+        device=str(model.device),
+    )
+    library = (np.asarray(st_kept.sum(axis=1)).ravel().astype(np.float32) if counts[ST]
+               else np.ones(st_kept.shape[0], np.float32))
+    st_hidden = ModalityData(
+        inputs=_MaskedRows(st_data.inputs, _input_columns(hidden, n_panel, st_data.inputs.shape[1])),
+        targets=st_data.targets, library=library, partner_features=st_data.partner_features,
+    )
+    module.eval()
+    cache = PartnerCache(module, (sc_data, st_hidden), graph, model.device)
+    cache.refresh()
+    with torch.no_grad(), _panel(module, shared_in_decoder[kept]):
+        mean_z, log_var_z = _encode(cache, ST, cells)
+        positions = shared_in_decoder[hidden]
+        neighbors = None
+        if model.neighbor_blend > 0:
+            z_sc = _encode(cache, SC, np.arange(sc_data.n_cells))[0]
+            index = NeighborIndex.build(
+                module, mean_z.cpu().numpy(), z_sc.cpu().numpy(), sc_targets,
+                weight=model.neighbor_blend, n_neighbors=model.config.n_blend_neighbors, device=str(model.device),
+            )
+            neighbors = index.estimate(module, sc_targets, positions)
+        out = {k: np.empty((cells.size, hidden.size), np.float32) for k in ("mean", "sd", "p_zero")}
+        blocks = predictive_blocks(
+            module, mean_z, log_var_z, torch.from_numpy(library[cells]).to(model.device),
+            torch.from_numpy(positions).to(model.device), interval=0.9, n_samples=n_samples, seed=seed,
+            neighbors=neighbors,
+        )
+        for rows, block in blocks:
+            for key in out:
+                out[key][rows] = block[key]
+    return out
+
+
+def _encode(cache: PartnerCache, modality: int, cells: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    parts = [cache.encode(modality, cells[s : s + _ENCODE_CHUNK]) for s in range(0, cells.size, _ENCODE_CHUNK)]
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
