@@ -25,6 +25,9 @@ SC, ST = 0, 1
 class PanelMask:
     """ST panel genes hidden in a training step, as if ST had not measured them.
 
+    Under a mask, ST's likelihood trains no gene's own decoder weights (only the shared layers
+    and z): each gene's are then learnt from SC alone, as those of a gene ST never measured.
+
     Attributes
     ----------
     input_columns

@@ -50,12 +50,6 @@ class Ranks:
         dist.all_gather(parts, padded.contiguous())
         return torch.cat(parts)[:n]
 
-    def broadcast_flags(self, *flags: bool) -> tuple[bool, ...]:
-        """Rank 0's values of ``flags``, on every rank."""
-        values = torch.tensor([float(f) for f in flags], device=self._collective_device())
-        dist.broadcast(values, src=0)
-        return tuple(bool(v) for v in values.tolist())
-
     def broadcast_values(self, values: dict[str, float]) -> dict[str, float]:
         """Rank 0's ``values`` (same keys on every rank), on every rank."""
         keys = sorted(values)
