@@ -16,10 +16,8 @@ import sys
 import anndata as ad
 import numpy as np
 import stcross.model
-import torch
 from stcross.benchmark import cross_validate, gene_folds
-from stcross.impute.heldout_masked import _input_columns
-from stcross.module.vae import PanelMask
+from stcross.impute.heldout_masked import panel_masks
 
 from real_data import DATASETS, data_dir
 
@@ -29,11 +27,9 @@ _train_module = stcross.model.train_module
 def masked_train_module(module, data, graph, settings, **options):
     """The training loop with 5 folds of panel masks (positions, folds seeded by the training seed)."""
     n_panel = len(module.st_gene_index)
-    masks = []
-    for fold in gene_folds([str(i) for i in range(n_panel)], 5, seed=settings.seed):
-        hidden = np.array(sorted(int(g) for g in fold))
-        masks.append(PanelMask(torch.from_numpy(_input_columns(hidden, n_panel, data[1].inputs.shape[1])),
-                               torch.from_numpy(np.setdiff1d(np.arange(n_panel), hidden))))
+    folds = gene_folds([str(i) for i in range(n_panel)], 5, seed=settings.seed)
+    hidden = [np.array(sorted(int(g) for g in fold)) for fold in folds]
+    masks = panel_masks(hidden, n_panel, data[1].inputs.shape[1], "cpu")
     return _train_module(module, data, graph, settings, masks=masks, **options)
 
 

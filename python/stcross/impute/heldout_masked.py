@@ -65,6 +65,17 @@ def _input_columns(panel_positions: np.ndarray, n_panel: int, n_inputs: int) -> 
     raise RuntimeError(msg)
 
 
+def panel_masks(hidden: list[np.ndarray], n_panel: int, n_inputs: int, device) -> list[PanelMask]:
+    """One :class:`PanelMask` per fold of panel positions ``hidden``, for ST inputs ``n_inputs`` wide."""
+    return [
+        PanelMask(
+            input_columns=torch.from_numpy(_input_columns(h, n_panel, n_inputs)).to(device),
+            kept=torch.from_numpy(np.setdiff1d(np.arange(n_panel), h)).to(device),
+        )
+        for h in hidden
+    ]
+
+
 @contextlib.contextmanager
 def _panel(module: CrossModalVAE, decoder_positions: np.ndarray):
     """Let the network take ST's panel to be these decoder genes only, for the duration."""
@@ -108,13 +119,7 @@ def masked_heldout_predictions(
 
     started = time.perf_counter()
     report_progress("calibrating", 0, n_folds + 1)
-    masks = [
-        PanelMask(
-            input_columns=torch.from_numpy(_input_columns(h, n_panel, n_inputs)).to(device),
-            kept=torch.from_numpy(np.setdiff1d(np.arange(n_panel), h)).to(device),
-        )
-        for h in hidden
-    ]
+    masks = panel_masks(hidden, n_panel, n_inputs, device)
     module = model.new_module(settings.seed).to(device)
     history = train_module(module, model.data, model.graph, settings, device=device, progress_bar=progress, masks=masks)
     logger.info("Calibration: masked-gene training, %d epochs, %.1f s.", len(history), time.perf_counter() - started)
