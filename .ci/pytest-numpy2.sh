@@ -16,7 +16,7 @@ rm -rf "$venv"   # fresh every run: "newest" means what the registry serves toda
 # Installing the package first, then upgrading, shows that pip keeps NumPy 2 with it.
 "$venv/bin/python" -m pip install -q "numpy>=2"
 # rpy2 in ABI mode: no compiler or R headers needed.
-RPY2_CFFI_MODE=ABI "$venv/bin/python" -m pip install -q -e "$repo[test,r]"
+RPY2_CFFI_MODE=ABI "$venv/bin/python" -m pip install -q -e "$repo[test,r,scale]"
 "$venv/bin/python" -m pip install -q --upgrade numpy anndata scipy pandas matplotlib h5py
 "$venv/bin/python" - <<'PY'
 import importlib.metadata as md

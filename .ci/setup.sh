@@ -32,6 +32,7 @@ fi
 # numpy<2 here only: this venv is the one R reaches, and Debian 12's reticulate 1.28 cannot
 # convert NumPy 2 arrays. The package itself supports NumPy 2 (.ci/pytest-numpy2.sh tests it).
 "$venv/bin/python" -m pip install -q "torch==2.13.0" "numpy<2" >&2
-# [r]: rpy2 for stcross.io (Seurat .rds files), in ABI mode (no compiler or R headers needed).
-RPY2_CFFI_MODE=ABI "$venv/bin/python" -m pip install -q -e "$repo[test,r]" >&2
+# [r]: rpy2 for stcross.io (Seurat .rds files), in ABI mode (no compiler or R headers needed);
+# [scale]: faiss-cpu, the approximate neighbour index for large data.
+RPY2_CFFI_MODE=ABI "$venv/bin/python" -m pip install -q -e "$repo[test,r,scale]" >&2
 echo "$venv/bin/python"

@@ -14,6 +14,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from .approximate_neighbors import approximate_top_k, use_approximate
+
+_MAX_BLOCK_VALUES = 2**27
 
 def unit_rows(x: np.ndarray, *, eps: float = 1e-12) -> np.ndarray:
     """Scale each row to unit Euclidean norm, so a dot product is a cosine similarity.
@@ -63,11 +66,17 @@ def top_k_similar(
     device: str = "cpu",
     dtype: type = np.float32,
     sort: bool = True,
+    approximate: bool | None = None,
+    seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """For each query row, the k reference rows with the largest dot product (exact).
+    """For each query row, the k reference rows with the largest dot product.
 
     Rows should already be normalised (:func:`standardize_rows` or :func:`unit_rows`). Only
-    one ``chunk_size x n_reference`` block of similarities exists at any time.
+    one block of at most ``chunk_size x n_reference`` similarities (and 2^27 values) exists at
+    any time. The search is
+    exact, except that a float32 CPU search of more than
+    :data:`~stcross.approximate_neighbors.APPROXIMATE_ABOVE` pairs goes through an approximate
+    index where FAISS is installed (:func:`~stcross.approximate_neighbors.approximate_top_k`).
 
     Parameters
     ----------
@@ -85,6 +94,11 @@ def top_k_similar(
     sort
         Order each row's neighbours most similar first. Without it the order within the k is
         unspecified (float64: when k covers the whole reference, reference order).
+    approximate
+        ``None``: by size, as above; ``True`` / ``False``: always / never approximate
+        (float32 only).
+    seed
+        Seed of the approximate index's clustering.
 
     Returns
     -------
@@ -100,6 +114,11 @@ def top_k_similar(
         msg = f"chunk_size must be a positive integer, got {chunk_size!r}."
         raise ValueError(msg)
     k = min(k, len(reference))
+    if dtype == np.float32 and use_approximate(len(query), len(reference), k, device, approximate):
+        return approximate_top_k(query, reference, k, seed=seed)
+    # A block of similarities holds at most _MAX_BLOCK_VALUES values (512 MiB in float32), however
+    # large the reference: 4,096 rows against 10^6 cells would be 16 GB.
+    chunk_size = max(1, min(chunk_size, _MAX_BLOCK_VALUES // max(1, len(reference))))
     indices = np.empty((len(query), k), dtype=np.int64)
     values = np.empty((len(query), k), dtype=dtype)
     if dtype == np.float32:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 from conftest import correlated_features, dense_top_k
 from stcross.neighbors import (
     softmax_weights,
@@ -75,6 +76,20 @@ def test_top_k_in_float64_matches_the_dense_similarities_exactly(k, chunk_size):
     indices, values = top_k_similar(query, reference, k, chunk_size=chunk_size, dtype=np.float64, sort=False)
     np.testing.assert_array_equal(np.sort(indices, axis=1), np.sort(expected_index, axis=1))
     np.testing.assert_allclose(np.take_along_axis(dense, indices, axis=1), values, rtol=0, atol=1e-14)
+
+
+def test_similarity_blocks_shrink_to_the_memory_cap_with_the_same_result(monkeypatch):
+    a, b = correlated_features()
+    query, reference = standardize_rows(a), standardize_rows(b)
+    expected = top_k_similar(query, reference, 8)
+    blocks = []
+    original_topk = torch.topk
+    monkeypatch.setattr(torch, "topk", lambda block, *args, **kw: blocks.append(block.shape) or original_topk(block, *args, **kw))
+    monkeypatch.setattr("stcross.neighbors._MAX_BLOCK_VALUES", 3 * N_REFERENCE)
+    found = top_k_similar(query, reference, 8)
+    assert blocks and all(rows <= 3 for rows, _ in blocks)  # 3 query rows a block, not 4,096
+    np.testing.assert_array_equal(found[0], expected[0])
+    np.testing.assert_allclose(found[1], expected[1], atol=1e-6)
 
 
 def test_unsorted_top_k_over_the_whole_reference_keeps_reference_order():

@@ -14,12 +14,13 @@ def knn_locations(
 
     Similarity is the Pearson correlation of latent vectors (rows centred, then cosine);
     weights are a softmax at inverse temperature 10 relative to the best neighbour. The
-    spread of the neighbours' positions is the uncertainty. ``seed`` is unused (no randomness).
+    spread of the neighbours' positions is the uncertainty. ``seed`` seeds the approximate
+    index of a large search (:func:`~stcross.neighbors.top_k_similar`); exact searches use no randomness.
     """
     if isinstance(n_neighbors, bool) or int(n_neighbors) != n_neighbors or n_neighbors < 1:
         msg = f"n_neighbors must be a positive integer, got {n_neighbors}."
         raise InputError(msg)
-    index, similarity = top_k_similar(standardize_rows(z_query), standardize_rows(z_st), int(n_neighbors), device=str(device))
+    index, similarity = top_k_similar(standardize_rows(z_query), standardize_rows(z_st), int(n_neighbors), device=str(device), seed=seed)
     weights = softmax_weights(similarity, inverse_temperature=10.0)
     # Dense gather, not neighbors.weighted_mean: the sd needs each neighbour's position, and
     # the sparse product sums in another order (last bits differ).
