@@ -1,0 +1,94 @@
+"""Location experiment: latent and panel-gene neighbours combined (benchmarks/REPORT.md, "Combining ...").
+
+    python benchmarks/run_location_blend.py --dataset osmfish|bdtnp|starmap
+
+The split and model of ``run_location.py`` (seed 0); then the median error / diagonal of
+positions from the latent kNN (``locate()``), from kNN on the panel genes (log-normalised for
+counts, Euclidean; raw or z-scored within each modality), from the partner graph, and from
+weighted averages of a latent and a panel-gene position.
+"""
+from __future__ import annotations
+
+import argparse
+
+import anndata as ad
+import numpy as np
+import scipy.sparse as sp
+from scipy.spatial import cKDTree
+
+import stcross
+from real_data import data_dir
+from run_location import SETTINGS, split
+
+FOLDERS = {"osmfish": "osmfish_ssctx", "bdtnp": "bdtnp_drosophila", "starmap": "starmap_mpfc"}
+
+
+def lognorm(x: np.ndarray) -> np.ndarray:
+    library = x.sum(1, keepdims=True)
+    target = np.median(library[library > 0])
+    return np.log1p(np.divide(x * target, library, out=np.zeros_like(x), where=library > 0))
+
+
+def zscore(x: np.ndarray) -> np.ndarray:
+    sd = x.std(0)
+    sd[sd == 0] = 1.0
+    return (x - x.mean(0)) / sd
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", choices=sorted(SETTINGS), required=True)
+    args = parser.parse_args()
+    settings = SETTINGS[args.dataset]
+    st = ad.read_h5ad(data_dir(None) / FOLDERS[args.dataset] / "st.h5ad")
+    query, reference = split(args.dataset, st, 0)
+    coords = np.asarray(st.obsm["spatial"], float)
+    sc_like = st[query].copy()
+    del sc_like.obsm["spatial"]
+    ref = st[reference].copy()
+    counts = settings["likelihood_st"] != "gaussian"
+    if counts:
+        ref = ref[np.asarray(ref.X.sum(1)).ravel() > 0].copy()
+    diagonal = float(np.linalg.norm(coords.max(0) - coords.min(0)))
+    model = stcross.CrossModalModel(
+        sc_like, ref, likelihood_sc=settings["likelihood_sc"], likelihood_st=settings["likelihood_st"]
+    ).train(seed=0, progress_bar=False)
+    truth, dims = coords[query], ["x", "y", "z"][: coords.shape[1]]
+    ref_coords = np.asarray(ref.obsm["spatial"], float)
+
+    def error(positions: np.ndarray) -> float:
+        return round(float(np.median(np.linalg.norm(positions - truth, axis=1)) / diagonal), 4)
+
+    def panel_knn(x_query: np.ndarray, x_ref: np.ndarray, k: int) -> np.ndarray:
+        return ref_coords[cKDTree(x_ref).query(x_query, k=k)[1]].mean(1)
+
+    x_query, x_ref = (np.asarray(a.X.toarray() if sp.issparse(a.X) else a.X, float) for a in (sc_like, ref))
+    if counts:
+        x_query, x_ref = lognorm(x_query), lognorm(x_ref)
+    latent = model.locate()[dims].to_numpy()
+    panel10, panel5 = panel_knn(x_query, x_ref, 10), panel_knn(x_query, x_ref, 5)
+    z_panel5 = panel_knn(zscore(x_query), zscore(x_ref), 5)
+    partners5 = ref_coords[model.graph.sc_to_st[:, :5]].mean(1)
+    side_by_side = panel_knn(
+        np.hstack([zscore(x_query) / np.sqrt(x_query.shape[1]), zscore(model.latent("sc")) / np.sqrt(model.config.n_latent)]),
+        np.hstack([zscore(x_ref) / np.sqrt(x_ref.shape[1]), zscore(model.latent("st")) / np.sqrt(model.config.n_latent)]),
+        10,
+    )
+    rows = {
+        "latent kNN-10 (locate())": latent,
+        "panel kNN-10": panel10,
+        "panel kNN-5": panel5,
+        "0.3 latent + 0.7 panel kNN-5": 0.3 * latent + 0.7 * panel5,
+        "0.5 latent + 0.5 panel kNN-10": 0.5 * latent + 0.5 * panel10,
+        "panel kNN-5, z-scored per modality": z_panel5,
+        "0.3 latent + 0.7 of that": 0.3 * latent + 0.7 * z_panel5,
+        "partner-graph positions (5 partners)": partners5,
+        "kNN on latent and z-scored panel side by side": side_by_side,
+    }
+    print(f"{args.dataset}: median error / diagonal")
+    for name, positions in rows.items():
+        print(f"  {name:<48} {error(positions)}")
+
+
+if __name__ == "__main__":
+    main()
