@@ -11,6 +11,7 @@ FAISS is optional (``pip install 'stcross[scale]'``); without it large searches 
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 import warnings
@@ -25,8 +26,16 @@ APPROXIMATE_ABOVE = 4e9
 N_PROBE = 24
 
 
+@functools.cache
 def faiss_available() -> bool:
-    return importlib.util.find_spec("faiss") is not None
+    """Whether FAISS imports (an installed but broken build, e.g. one built for another NumPy, does not count)."""
+    if importlib.util.find_spec("faiss") is None:
+        return False
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def use_approximate(n_query: int, n_reference: int, k: int, device: str, approximate: bool | None) -> bool:
@@ -62,9 +71,12 @@ def approximate_top_k(
 
     reference = np.ascontiguousarray(reference, dtype=np.float32)
     query = np.ascontiguousarray(query, dtype=np.float32)
+    k = min(k, len(reference))
+    if k == 0 or len(query) == 0:
+        return np.empty((len(query), k), np.int64), np.empty((len(query), k), np.float32)
     n_lists = max(1, round(math.sqrt(len(reference))))
     index = faiss.IndexIVFFlat(faiss.IndexFlatIP(reference.shape[1]), reference.shape[1], n_lists, faiss.METRIC_INNER_PRODUCT)
-    index.cp.seed = int(seed)
+    index.cp.seed = int(seed) % 2**31  # a C int
     index.cp.spherical = True
     previous_threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(torch.get_num_threads())
@@ -80,4 +92,7 @@ def approximate_top_k(
             values[short], indices[short] = index.search(query[short], k)
     finally:
         faiss.omp_set_num_threads(previous_threads)
+    if (indices < 0).any():
+        msg = "Approximate neighbour search found fewer than k neighbours for some rows: are there NaN values in the features?"
+        raise ValueError(msg)
     return indices.astype(np.int64), values

@@ -523,7 +523,8 @@ class CrossModalModel:
         n_neighbors
             Neighbours for ``method="knn"``.
         seed
-            Seeds the regression head's training.
+            Seeds the regression head's training, and the approximate index of a large
+            ``knn`` search (:func:`stcross.neighbors.top_k_similar`).
         threads
             Torch intra-op threads for this call (as in :meth:`train`).
 

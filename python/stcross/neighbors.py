@@ -1,4 +1,4 @@
-"""Nearest neighbours by similarity: row normalisation, chunked exact top-k, softmax weights, sparse means.
+"""Nearest neighbours by similarity: row normalisation, chunked exact (or, at scale, approximate) top-k, softmax weights, sparse means.
 
 One home for what the partner graph, the latent-neighbour blend, kNN location and the
 benchmark baselines share. Only each query row's top-k list is kept (a sparse query x
@@ -95,8 +95,8 @@ def top_k_similar(
         Order each row's neighbours most similar first. Without it the order within the k is
         unspecified (float64: when k covers the whole reference, reference order).
     approximate
-        ``None``: by size, as above; ``True`` / ``False``: always / never approximate
-        (float32 only).
+        ``None``: by size, as above; ``True`` / ``False``: always / never approximate.
+        Float64 searches (the benchmark baselines') are always exact.
     seed
         Seed of the approximate index's clustering.
 
