@@ -12,7 +12,6 @@ FAISS is optional (``pip install 'stcross[scale]'``); without it large searches 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import math
 import warnings
 
@@ -29,8 +28,6 @@ N_PROBE = 24
 @functools.cache
 def faiss_available() -> bool:
     """Whether FAISS imports (an installed but broken build, e.g. one built for another NumPy, does not count)."""
-    if importlib.util.find_spec("faiss") is None:
-        return False
     try:
         import faiss  # noqa: F401
     except ImportError:

@@ -18,6 +18,7 @@ from .approximate_neighbors import approximate_top_k, use_approximate
 
 _MAX_BLOCK_VALUES = 2**27
 
+
 def unit_rows(x: np.ndarray, *, eps: float = 1e-12) -> np.ndarray:
     """Scale each row to unit Euclidean norm, so a dot product is a cosine similarity.
 
@@ -73,8 +74,7 @@ def top_k_similar(
 
     Rows should already be normalised (:func:`standardize_rows` or :func:`unit_rows`). Only
     one block of at most ``chunk_size x n_reference`` similarities (and 2^27 values) exists at
-    any time. The search is
-    exact, except that a float32 CPU search of more than
+    any time. The search is exact, except that a float32 CPU search of more than
     :data:`~stcross.approximate_neighbors.APPROXIMATE_ABOVE` pairs goes through an approximate
     index where FAISS is installed (:func:`~stcross.approximate_neighbors.approximate_top_k`).
 
