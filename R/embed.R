@@ -1,23 +1,28 @@
 #' The joint embedding of single cells and spatial cells
 #'
-#' Both modalities are embedded in one latent space. The Seurat method adds
-#' this embedding as a DimReduc to either object (run it on both: SC and ST
-#' cells then share coordinates, e.g. for `RunUMAP(reduction = "stcross")`
-#' on a merged object).
+#' Both modalities are embedded in one space. The Seurat method adds this
+#' embedding as a DimReduc to either object (run it on both: SC and ST cells
+#' then share coordinates, e.g. for `RunUMAP(reduction = "stcross")` on a
+#' merged object).
 #'
-#' How to read it: cell types (or states) separate within the space, and each
-#' cell lies near its cross-modal partners. With the default model the two
-#' modalities may still occupy regions of their own (an offset the alignment
-#' term leaves free; on the osmFISH example almost every ST cell's neighbours
-#' are ST cells). That is not a failed training: imputation and location work
-#' through partners. For a mixed view, train with
-#' `config = list(same_modality_negatives = TRUE)` (the vignette and the
-#' benchmark report measure what it costs).
+#' By default (`joint = TRUE`) this is the joint embedding: the model's latent
+#' space with each modality centred and every cell placed halfway between its
+#' own latent and the mean latent of its 5 best cross-modal partners (cells
+#' with matching shared-gene expression). How to read it: SC and ST cells of
+#' one type should sit together, and types apart; an island of one modality
+#' marks cells with no counterpart in the other (a cell type the SC sample or
+#' the ST section lacks). With `joint = FALSE` you get the raw latent space
+#' the model imputes from; there the two modalities keep an offset (on the
+#' osmFISH example almost every ST cell's neighbours are ST cells), which is
+#' not a failed training: imputation and location work through partners. The
+#' benchmark report measures both views (modality mixing, type purity).
 #'
 #' @param object For the Seurat method, the SC or the ST object the model was
 #'   trained on. For the matrix interface, the [stcross_model].
 #' @param model An [stcross_model].
 #' @param modality `"sc"` or `"st"`; `NULL` tells them apart by the cell names.
+#' @param joint `TRUE` (default) for the joint embedding, `FALSE` for the raw
+#'   latent space (see Details above).
 #' @param reduction.name Name of the DimReduc to add.
 #' @param reduction.key Key of the DimReduc.
 #' @param assay Assay the DimReduc is associated with; `NULL` for
@@ -47,18 +52,19 @@ EmbedStcross <- function(object, ...) {
 #' @rdname EmbedStcross
 #' @export
 EmbedStcross.Seurat <- function(object, model, modality = NULL, reduction.name = "stcross",
-                                reduction.key = "STCROSS_", assay = NULL, threads = 1,
+                                reduction.key = "STCROSS_", assay = NULL, joint = TRUE, threads = 1,
                                 verbose = TRUE, ...) {
   .check_model(model)
   modality <- .match_cells(object, model, modality)
   .check_key(reduction.key)
   assay <- assay %||% SeuratObject::DefaultAssay(object)
-  latent <- .latent(model, modality, threads)
+  latent <- .latent(model, modality, threads, joint)
   object <- .write_embedding(object, latent, modality = modality, reduction.name = reduction.name,
                              reduction.key = reduction.key, assay = assay)
   if (verbose) {
-    message(sprintf("Added reduction %s (%d latent dimensions, %s cells).",
-                    .quote(reduction.name), ncol(latent), toupper(modality)))
+    message(sprintf("Added reduction %s (%s, %d dimensions, %s cells).",
+                    .quote(reduction.name), if (joint) "joint embedding" else "latent space",
+                    ncol(latent), toupper(modality)))
   }
   model <- .model_label(model)
   object <- SeuratObject::LogSeuratCommand(object)
@@ -67,12 +73,12 @@ EmbedStcross.Seurat <- function(object, model, modality = NULL, reduction.name =
 
 #' @rdname EmbedStcross
 #' @export
-EmbedStcross.stcross_model <- function(object, modality = NULL, threads = 1, ...) {
+EmbedStcross.stcross_model <- function(object, modality = NULL, joint = TRUE, threads = 1, ...) {
   .check_model(object)
   if (is.null(modality)) {
-    return(list(sc = .latent(object, "sc", threads), st = .latent(object, "st", threads)))
+    return(list(sc = .latent(object, "sc", threads, joint), st = .latent(object, "st", threads, joint)))
   }
-  .latent(object, match.arg(modality, c("sc", "st")), threads)
+  .latent(object, match.arg(modality, c("sc", "st")), threads, joint)
 }
 
 #' @export
@@ -83,9 +89,13 @@ EmbedStcross.default <- function(object, ...) {
   ), call. = FALSE)
 }
 
-.latent <- function(model, modality, threads = 1) {
-  z <- .py_call(model$py$latent(modality, threads = .count(threads, "threads")),
-                "computing the latent embedding", verbose = FALSE)
+.latent <- function(model, modality, threads = 1, joint = FALSE) {
+  if (!is.logical(joint) || length(joint) != 1L || is.na(joint)) {
+    stop("joint must be TRUE (the joint embedding) or FALSE (the raw latent space).", call. = FALSE)
+  }
+  embed <- if (joint) model$py$joint_embedding else model$py$latent
+  z <- .py_call(embed(modality, threads = .count(threads, "threads")),
+                "computing the embedding", verbose = FALSE)
   cells <- if (modality == "sc") model$sc.cells else model$st.cells
   z <- reticulate::py_to_r(reticulate::import("numpy", convert = FALSE)$asarray(z, dtype = "float64"))
   if (!is.matrix(z) || nrow(z) != length(cells)) {

@@ -17,6 +17,8 @@ import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
 import stcross
+from stcross.joint_embedding import joint_embedding
+from stcross.locate.knn import knn_locations
 from real_data import data_dir
 from run_location import SETTINGS, split
 
@@ -74,6 +76,10 @@ def main() -> None:
         np.hstack([zscore(x_ref) / np.sqrt(x_ref.shape[1]), zscore(model.latent("st")) / np.sqrt(model.config.n_latent)]),
         10,
     )
+    graph = model.graph
+    e_sc, e_st = joint_embedding(model.latent("sc"), model.latent("st"), graph.sc_to_st, graph.st_to_sc)
+    joint10 = knn_locations(e_st, ref_coords, e_sc, n_neighbors=10)[0]
+    joint5 = knn_locations(e_st, ref_coords, e_sc, n_neighbors=5)[0]
     rows = {
         "latent kNN-10 (locate())": latent,
         "panel kNN-10": panel10,
@@ -84,6 +90,8 @@ def main() -> None:
         "0.3 latent + 0.7 of that": 0.3 * latent + 0.7 * z_panel5,
         "partner-graph positions (5 partners)": partners5,
         "kNN on latent and z-scored panel side by side": side_by_side,
+        "joint embedding kNN-10": joint10,
+        "joint embedding kNN-5": joint5,
     }
     print(f"{args.dataset}: median error / diagonal")
     for name, positions in rows.items():

@@ -63,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--calib-max-epochs", type=int, default=None, help="cap on each calibration refit's epochs (default: as the outer model)")
     parser.add_argument("--calibration", choices=["refits", "masked"], default="refits",
                         help="calibrate() method: one refit per inner fold, or one masked-gene training")
+    parser.add_argument("--n-refits", type=int, default=None,
+                        help="with refits: refit only this many of the inner folds and calibrate on their genes")
     parser.add_argument("--seed", type=int, default=0, help="seed of the outer folds, the calibration folds and training")
     parser.add_argument("--level-bins", type=int, default=3, help="calibration gene groups by predicted level")
     parser.add_argument("--zero-bins", type=int, default=1, help="calibration sub-groups by predicted P(0)")
@@ -95,9 +97,12 @@ def fit_fold(args, sc, st, fold: int, held: list[str], model_kwargs: dict) -> di
         out[f"raw_upper_{level}"] = np.asarray(imputed.layers["upper"])
     for key in ("mean", "sd", "p_zero"):
         out[key] = np.asarray(imputed.layers[key], np.float64)
-    heldout = masked_heldout_predictions if args.calibration == "masked" else heldout_predictions
     calibration_started = time.perf_counter()
-    inner = heldout(model, n_folds=args.inner_folds, seed=args.seed, max_epochs=args.calib_max_epochs)
+    if args.calibration == "masked":
+        inner = masked_heldout_predictions(model, n_folds=args.inner_folds, seed=args.seed, max_epochs=args.calib_max_epochs)
+    else:
+        inner = heldout_predictions(model, n_folds=args.inner_folds, seed=args.seed, max_epochs=args.calib_max_epochs,
+                                    n_refits=args.n_refits)
     calibration_s = time.perf_counter() - calibration_started
     for key in ("truth", "mean", "sd", "p_zero"):
         out[f"inner_{key}"] = inner[key]
@@ -118,12 +123,21 @@ def settings_key(args) -> dict:
         "dataset": args.dataset, "outer_folds": args.outer_folds, "inner_folds": args.inner_folds,
         "max_epochs": args.max_epochs, "calib_max_epochs": args.calib_max_epochs, "seed": args.seed,
         "calibration": args.calibration,
+        **({} if args.n_refits is None else {"n_refits": args.n_refits}),
     }
+
+
+def run_label(args) -> str:
+    """The calibration method in file names: '' for the default refits."""
+    label = "" if args.calibration == "refits" else args.calibration
+    if args.n_refits is not None:
+        label += f"{args.n_refits}of{args.inner_folds}refits"
+    return label
 
 
 def load_or_fit(args, fold: int, held: list[str], loader) -> dict[str, np.ndarray]:
     cache = Path(args.cache)
-    stem = cache / f"{args.dataset}_{args.calibration}_fold{fold}"
+    stem = cache / f"{args.dataset}_{run_label(args) or 'refits'}_fold{fold}"
     key = settings_key(args)
     if args.reuse and stem.with_suffix(".json").exists():
         saved = json.loads(stem.with_suffix(".json").read_text())
@@ -310,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"uncertainty_{args.dataset}" + ("" if args.calibration == "refits" else f"_{args.calibration}")
+    stem = f"uncertainty_{args.dataset}" + (f"_{run_label(args)}" if run_label(args) else "")
     genes.to_csv(out / f"{stem}_genes.csv", index=False, float_format="%.5g")
     plot(rows, zero_bins, out / f"{stem}.png", args.dataset)
 

@@ -216,6 +216,10 @@ def _save_plots(model, imputed, locations, adata_sc, adata_st, out: Path, *, spa
     )
     plt.close(ax.figure)
     written.append(file)
+    file = plots / "joint_embedding.png"
+    ax = pl.embedding(model.joint_embedding("sc", threads=None), model.joint_embedding("st", threads=None), save=file)
+    plt.close(ax.figure)
+    written.append(file)
     history = getattr(model, "history", None)
     if isinstance(history, pd.DataFrame) and not history.empty:
         file = plots / "training_loss.png"
@@ -436,6 +440,7 @@ def _knn_baseline(adata_sc, adata_st_kept, hidden: list[str], *, counts: bool) -
 def _demo(args: argparse.Namespace) -> int:
     import stcross
     from stcross import datasets
+    from stcross.benchmark.integration import modality_mixing
 
     total = time.perf_counter()
     if not 0 < args.holdout < 1 or not 0 < args.interval < 1:
@@ -496,6 +501,14 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"[2/2] Full model on all {len(panel)} panel genes, trained{' and calibrated' if args.calibration_folds else ''} in {full_s:.0f} s: imputed "
           f"{imputed.n_vars} genes ({what}) for {imputed.n_obs} ST cells; located {locations.shape[0]} SC cells")
 
+    mixing = {
+        view: modality_mixing(*(embed(m, threads=None) for m in ("sc", "st")), k=20)
+        for view, embed in (("joint", model.joint_embedding), ("latent", model.latent))
+    }
+    mixing_line = (f"modality mixing (1 mixed, 0 apart), SC / ST: joint embedding {mixing['joint'][0]:.2f} / "
+                   f"{mixing['joint'][1]:.2f}; raw latent {mixing['latent'][0]:.2f} / {mixing['latent'][1]:.2f}")
+    print(f"      {mixing_line}")
+
     files = _write_outputs(model, imputed, locations, out)
     plot_genes = _pick_plot_genes(imputed, panel, N_PLOT_GENES if n_unmeasured else 2)
     marker = _most_patterned_gene(adata_st, model.shared_genes, "spatial")
@@ -536,6 +549,7 @@ def _demo(args: argparse.Namespace) -> int:
         f"full model: {len(panel)} panel genes; imputed {imputed.n_vars} genes ({n_unmeasured} not in the panel) "
         f"for {imputed.n_obs} ST cells; located {locations.shape[0]} SC cells",
         f"  training {full_s:.1f} s; {_history_line(model)}",
+        f"  {mixing_line}",
         "",
         "files:",
         *[f"  {p}" for p in (*files.values(), *plots)],

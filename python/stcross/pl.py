@@ -18,7 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from mpl_toolkits.axes_grid1 import make_axes_locatable
 
-__all__ = ["calibration", "history", "locations", "spatial_gene"]
+__all__ = ["calibration", "embedding", "history", "locations", "spatial_gene"]
 
 _REFERENCE_GREY = "#d0d0d0"
 
@@ -522,3 +522,57 @@ def history(
         fig.tight_layout()
     _save(fig, save)
     return fig
+
+
+def embedding(
+    embedding_sc: np.ndarray,
+    embedding_st: np.ndarray,
+    *,
+    title: str | None = None,
+    seed: int = 0,
+    ax: Axes | None = None,
+    save: str | Path | None = None,
+) -> Axes:
+    """SC and ST cells of a joint embedding on its first two principal components, coloured by modality.
+
+    Parameters
+    ----------
+    embedding_sc, embedding_st
+        Cells x dimensions, e.g. ``model.joint_embedding("sc")`` and ``("st")``.
+    title
+        Axes title (default names the view).
+    seed
+        Seeds the drawing order (cells are drawn shuffled, so neither modality hides the other).
+    ax
+        Axes to draw on; a new figure otherwise.
+    save
+        File to write the figure to.
+
+    Returns
+    -------
+    The :class:`~matplotlib.axes.Axes` drawn on.
+    """
+    a, b = np.asarray(embedding_sc, np.float64), np.asarray(embedding_st, np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or a.shape[1] < 2 or not len(a) or not len(b):
+        msg = f"embedding_sc and embedding_st must be cells x dimensions with the same (>= 2) dimensions; got {a.shape} and {b.shape}."
+        raise ValueError(msg)
+    both = np.vstack([a, b])
+    both -= both.mean(axis=0)
+    # The top two right singular vectors: PCA without another dependency.
+    pcs = both @ np.linalg.svd(both, full_matrices=False)[2][:2].T
+    is_st = np.r_[np.zeros(len(a), bool), np.ones(len(b), bool)]
+    order = np.random.default_rng(seed).permutation(len(both))
+    colours = np.where(is_st, "#d95f02", "#1b9e77")[order]
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5, 4.5))
+    ax.scatter(pcs[order, 0], pcs[order, 1], c=colours, s=_point_size(len(both)), linewidths=0)
+    for label, colour in (("SC", "#1b9e77"), ("ST", "#d95f02")):
+        ax.scatter([], [], c=colour, s=12, label=f"{label} ({int((is_st == (label == 'ST')).sum())} cells)")
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title or "joint embedding, by modality")
+    _save(ax.figure, save)
+    return ax

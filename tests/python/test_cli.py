@@ -175,8 +175,10 @@ def test_demo_runs_end_to_end_on_a_small_subset(monkeypatch, tmp_path, capsys):
     assert "mean PCC of hidden genes" in printed
     assert "kNN baseline" in printed
     assert "intervals (calibrated) cover" in printed
+    assert "modality mixing (1 mixed, 0 apart), SC / ST: joint embedding" in printed
     assert ad.read_h5ad(out / "imputed.h5ad").uns["stcross"]["calibrated"]
-    for name in ("imputed.h5ad", "sc_locations.csv", "report.txt", "heldout_genes.csv", "plots/sc_locations.png"):
+    for name in ("imputed.h5ad", "sc_locations.csv", "report.txt", "heldout_genes.csv", "plots/sc_locations.png",
+                 "plots/joint_embedding.png"):
         assert (out / name).exists(), name
     held = pd.read_csv(out / "heldout_genes.csv")
     assert len(held) == round(0.2 * 33)

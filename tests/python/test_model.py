@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import stcross
+from stcross.benchmark.integration import label_purity, modality_mixing
 import torch
 
 EPOCHS = 6
@@ -100,6 +101,20 @@ def test_latent_shapes_and_alignment(trained):
     assert np.mean(types_sc[nearest] == types_st) > 0.6
     with pytest.raises(ValueError, match="'sc' or 'st'"):
         model.latent("both")
+
+
+def test_joint_embedding_mixes_the_modalities_more_than_the_latent_and_keeps_types(trained):
+    model, sc, st, _ = trained
+    e_sc, e_st = model.joint_embedding("sc"), model.joint_embedding("st")
+    assert e_sc.shape == (sc.n_obs, model.config.n_latent) and e_st.shape == (st.n_obs, model.config.n_latent)
+    latent_mixing = modality_mixing(model.latent("sc"), model.latent("st"), k=20)
+    joint_mixing = modality_mixing(e_sc, e_st, k=20)
+    assert min(joint_mixing) > min(latent_mixing)
+    types = np.r_[sc.obs["cell_type"].to_numpy(), st.obs["cell_type"].to_numpy()]
+    assert label_purity(np.vstack([e_sc, e_st]), types, k=10) > 0.6
+    np.testing.assert_array_equal(e_st, model.joint_embedding("st"))
+    with pytest.raises(ValueError, match="'sc' or 'st'"):
+        model.joint_embedding("both")
 
 
 @pytest.mark.parametrize("method", ["regression", "knn"])

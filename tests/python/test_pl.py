@@ -175,3 +175,22 @@ def test_history_panels_and_validation_overlay(tmp_path):
     assert out.read_bytes()[:4] == PNG_MAGIC
     with pytest.raises(ValueError):
         pl.history(pd.DataFrame())
+
+
+def test_embedding_draws_both_modalities_on_two_components_and_rejects_bad_input(tmp_path):
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(30, 6)), rng.normal(size=(50, 6)) + 4.0
+    file = tmp_path / "joint.png"
+    ax = pl.embedding(a, b, save=file)
+    assert file.exists()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["SC (30 cells)", "ST (50 cells)"]
+    points = ax.collections[0].get_offsets()
+    assert points.shape == (80, 2)
+    # The modalities sit apart along the first component: the plot shows an offset when there is one.
+    colours = ax.collections[0].get_facecolors()
+    st_rows = np.all(np.isclose(colours[:, :3], matplotlib.colors.to_rgb("#d95f02")), axis=1)
+    assert st_rows.sum() == 50
+    assert abs(points[st_rows, 0].mean() - points[~st_rows, 0].mean()) > 5
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match="same \\(>= 2\\) dimensions"):
+        pl.embedding(a, b[:, :4])

@@ -122,7 +122,7 @@ test_that("LocateStcross adds coordinates, their uncertainty and a DimReduc", {
   expect_error(LocateStcross(example$st, model), "not the SC cells the model was trained on")
 })
 
-test_that("EmbedStcross puts the joint latent space on both objects", {
+test_that("EmbedStcross puts the joint embedding (or the raw latent) on both objects", {
   skip_if_no_python()
   model <- trained_model()
   example <- small_example()
@@ -134,8 +134,13 @@ test_that("EmbedStcross puts the joint latent space on both objects", {
   expect_identical(rownames(z_sc), colnames(sc))
   expect_identical(rownames(z_st), colnames(st))
   expect_identical(colnames(z_sc)[1], "STCROSS_1")
-  expect_equal(unname(z_st), unname(reticulate::py_to_r(model$py$latent("st"))), tolerance = 1e-6)
+  expect_equal(unname(z_st), unname(reticulate::py_to_r(model$py$joint_embedding("st"))), tolerance = 1e-6)
   expect_identical(SeuratObject::Misc(st[["stcross"]], slot = "stcross")$modality, "st")
+  raw <- EmbedStcross(example$st, model, joint = FALSE, reduction.name = "stcross.latent",
+                      reduction.key = "STCROSSLATENT_", verbose = FALSE)
+  expect_equal(unname(SeuratObject::Embeddings(raw, "stcross.latent")),
+               unname(reticulate::py_to_r(model$py$latent("st"))), tolerance = 1e-6)
+  expect_error(EmbedStcross(example$st, model, joint = NA), "joint must be TRUE")
 })
 
 test_that("a Python error becomes an R error and the session goes on", {

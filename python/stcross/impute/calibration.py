@@ -42,6 +42,7 @@ def heldout_predictions(
     n_samples: int = 0,
     max_cells: int | None = 50_000,
     progress: bool = False,
+    n_refits: int | None = None,
 ) -> dict[str, Any]:
     """Predict every ST panel gene from a model trained without it, fold by fold.
 
@@ -64,10 +65,12 @@ def heldout_predictions(
         The refits always use every cell.
     progress
         Show the refits' progress bars.
+    n_refits
+        Refit only the first this many folds (``None``: all), and score their genes only.
 
     Returns
     -------
-    Dict with ``genes`` (shared genes in model order), ``folds`` (lists of genes), ``epochs``
+    Dict with ``genes`` (the scored shared genes in model order), ``folds`` (lists of genes), ``epochs``
     (of each refit), ``cells`` (row indices of the kept ST cells) and cells x genes float32
     arrays ``truth``, ``mean``, ``sd``, ``p_zero``.
     """
@@ -75,13 +78,18 @@ def heldout_predictions(
     genes = list(model.shared_genes)
     n_folds = check_folds(n_folds, len(genes))
     folds = gene_folds(genes, n_folds, seed=seed)
+    if n_refits is not None:
+        folds = folds[:n_refits]
+        scored = {g for held in folds for g in held}
+        genes = [g for g in genes if g in scored]
     settings = capped_settings(model.train_config, max_epochs)
     truth_all = model.data[1].targets.matrix  # ST targets: the shared genes in model order
+    target_column = {g: i for i, g in enumerate(model.shared_genes)}
     position = {g: i for i, g in enumerate(genes)}
     cells = scored_cells(len(model.st_cells), max_cells, seed)
     out = {k: np.empty((cells.size, len(genes)), np.float32) for k in ("truth", "mean", "sd", "p_zero")}
     epochs = []
-    report_progress("calibrating", 0, n_folds)
+    report_progress("calibrating", 0, len(folds))
     for k, held in enumerate(folds):
         started = time.perf_counter()
         with _quiet_refit():
@@ -92,14 +100,14 @@ def heldout_predictions(
         columns = [position[g] for g in held]
         for key in ("mean", "sd", "p_zero"):
             out[key][:, columns] = np.asarray(imputed[:, held].layers[key])[cells]
-        block = truth_all[cells][:, columns]
+        block = truth_all[cells][:, [target_column[g] for g in held]]
         out["truth"][:, columns] = block.toarray() if hasattr(block, "toarray") else np.asarray(block)
         epochs.append(len(inner.history))
         logger.info(
             "Calibration fold %d/%d: %d genes hidden, %d epochs, %.1f s.",
-            k + 1, n_folds, len(held), epochs[-1], time.perf_counter() - started,
+            k + 1, len(folds), len(held), epochs[-1], time.perf_counter() - started,
         )
-        report_progress("calibrating", k + 1, n_folds)
+        report_progress("calibrating", k + 1, len(folds))
     return {"genes": genes, "folds": folds, "epochs": epochs, "cells": cells, "method": REFITS, **out}
 
 

@@ -107,8 +107,8 @@ def write_seurat(
     - ``locations`` (from ``model.locate()``, SC objects): as ``LocateStcross()``, metadata
       columns ``stcross_x``, ``stcross_y`` (``_z``), ``stcross_location_sd`` and the
       DimReduc ``location_reduction``.
-    - ``model``: as ``EmbedStcross()``, the joint latent space of the object's cells (SC or
-      ST, told apart by cell names) as the DimReduc ``embedding_reduction``.
+    - ``model``: as ``EmbedStcross()``, the joint embedding (``model.joint_embedding()``) of
+      the object's cells (SC or ST, told apart by cell names) as the DimReduc ``embedding_reduction``.
 
     Unlike the R verbs, nothing is added to the object's command log. ``source`` is left
     as it is.
@@ -144,7 +144,7 @@ def write_seurat(
         )
     if model is not None:
         modality = _modality_of(model, cells)
-        latent = model.latent(modality, threads=threads)
+        latent = model.joint_embedding(modality, threads=threads)
         model_cells = model.sc_cells if modality == "sc" else model.st_cells
         # cells x dims in C order is column-major dims x cells: build that, then transpose in R.
         z = r.r["t"](r.call("as_matrix", r.doubles(latent), latent.shape[1], None, r.strings(model_cells)))

@@ -228,3 +228,19 @@ def test_masked_calibration_leaves_the_trained_network_alone():
     model.calibrate(n_folds=2, max_epochs=1, method="masked")
     after = model.module.state_dict()
     assert all(torch.allclose(before[k], after[k], rtol=0, atol=0, equal_nan=True) for k in before)
+
+
+def test_refitting_only_some_folds_scores_their_genes_as_the_full_refits_do():
+    from stcross.impute.calibration import heldout_predictions
+
+    sc, st, _ = make_pair(n_st=80, n_sc=80)
+    model = stcross.CrossModalModel(sc, st, config=CONFIG).train(max_epochs=2, progress_bar=False)
+    every = heldout_predictions(model, n_folds=3, max_epochs=2)
+    first = heldout_predictions(model, n_folds=3, max_epochs=2, n_refits=1)
+    assert first["folds"] == every["folds"][:1] and len(first["epochs"]) == 1
+    assert first["genes"] == [g for g in every["genes"] if g in set(every["folds"][0])]
+    columns = [every["genes"].index(g) for g in first["genes"]]
+    for key in ("truth", "mean", "sd", "p_zero"):
+        np.testing.assert_array_equal(first[key], every[key][:, columns], err_msg=key)
+    expected = st[:, first["genes"]].X
+    np.testing.assert_array_equal(first["truth"], expected.toarray() if hasattr(expected, "toarray") else expected)

@@ -172,7 +172,7 @@ def test_write_seurat_adds_what_the_r_verbs_add(r, files, trained, tmp_path):
         np.testing.assert_allclose(got, np.asarray(imputed.layers[layer]).T, rtol=1e-6, err_msg=statistic)
     embedding = r.r("function(o) SeuratObject::Embeddings(o, 'stcross')")(obj)
     z = r.to_numpy(embedding, np.float64).reshape(trained.st_cells.size, -1, order="F")
-    np.testing.assert_allclose(z, trained.latent("st"), rtol=1e-6)
+    np.testing.assert_allclose(z, trained.joint_embedding("st"), rtol=1e-6)
     modality = r.r("function(o) SeuratObject::Misc(o[['stcross']], slot = 'stcross')$modality")(obj)[0]
     assert modality == "st"
 
