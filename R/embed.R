@@ -52,15 +52,15 @@ EmbedStcross <- function(object, ...) {
 #' @rdname EmbedStcross
 #' @export
 EmbedStcross.Seurat <- function(object, model, modality = NULL, reduction.name = "stcross",
-                                reduction.key = "STCROSS_", assay = NULL, joint = TRUE, threads = 1,
-                                verbose = TRUE, ...) {
+                                reduction.key = "STCROSS_", assay = NULL, threads = 1,
+                                verbose = TRUE, joint = TRUE, ...) {
   .check_model(model)
   modality <- .match_cells(object, model, modality)
   .check_key(reduction.key)
   assay <- assay %||% SeuratObject::DefaultAssay(object)
   latent <- .latent(model, modality, threads, joint)
   object <- .write_embedding(object, latent, modality = modality, reduction.name = reduction.name,
-                             reduction.key = reduction.key, assay = assay)
+                             reduction.key = reduction.key, assay = assay, joint = joint)
   if (verbose) {
     message(sprintf("Added reduction %s (%s, %d dimensions, %s cells).",
                     .quote(reduction.name), if (joint) "joint embedding" else "latent space",
@@ -73,7 +73,7 @@ EmbedStcross.Seurat <- function(object, model, modality = NULL, reduction.name =
 
 #' @rdname EmbedStcross
 #' @export
-EmbedStcross.stcross_model <- function(object, modality = NULL, joint = TRUE, threads = 1, ...) {
+EmbedStcross.stcross_model <- function(object, modality = NULL, threads = 1, joint = TRUE, ...) {
   .check_model(object)
   if (is.null(modality)) {
     return(list(sc = .latent(object, "sc", threads, joint), st = .latent(object, "st", threads, joint)))

@@ -94,13 +94,14 @@
   object
 }
 
-# Adds the joint latent embedding (a cells x dimensions matrix with cell rownames).
-.write_embedding <- function(object, latent, modality, reduction.name, reduction.key, assay) {
+# Adds an embedding (a cells x dimensions matrix with cell rownames); misc records the modality
+# and whether it is the joint embedding (TRUE) or the raw latent space (FALSE).
+.write_embedding <- function(object, latent, modality, reduction.name, reduction.key, assay, joint = TRUE) {
   latent <- latent[colnames(object), , drop = FALSE]
   colnames(latent) <- paste0(reduction.key, seq_len(ncol(latent)))
   object[[reduction.name]] <- SeuratObject::CreateDimReducObject(
     embeddings = latent, key = reduction.key, assay = assay,
-    misc = list(stcross = list(modality = modality))
+    misc = list(stcross = list(modality = modality, joint = joint))
   )
   object
 }

@@ -70,7 +70,9 @@ def umap_layout(x: np.ndarray, seed: int = 1) -> np.ndarray:
         script = (f"set.seed({seed}); x <- as.matrix(read.csv('{src}', header = FALSE)); "
                   f"write.table(uwot::umap(x, n_neighbors = 30, metric = 'cosine', min_dist = 0.3), "
                   f"'{dst}', sep = ',', row.names = FALSE, col.names = FALSE)")
-        subprocess.run(["Rscript", "-e", script], check=True, capture_output=True)
+        done = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"UMAP through R's uwot failed:\n{done.stderr}")
         return np.loadtxt(dst, delimiter=",")
 
 
@@ -94,7 +96,9 @@ def umap_figure(spaces: dict, st_types, sc_types, path: Path, dataset: str, row:
             types = np.r_[sc_types if sc_types is not None else np.full(len(z_sc), ""), st_types][order]
             known = types != ""
             codes = np.unique(types[known], return_inverse=True)[1]
-            ax_row[1].scatter(*layout[order][known].T, c=codes, cmap="tab20", s=1, linewidths=0)
+            # Up to 60 distinct colours (osmFISH has over 30 types): tab20, tab20b and tab20c.
+            palette = np.vstack([plt.get_cmap(name).colors for name in ("tab20", "tab20b", "tab20c")])
+            ax_row[1].scatter(*layout[order][known].T, c=palette[codes % len(palette)], s=1, linewidths=0)
             ax_row[1].set_title(f"{dataset}, {space}: cell type" + (" (both sides)" if sc_types is not None else " (ST cells)"),
                                 fontsize=9)
         for ax in ax_row:

@@ -4,8 +4,9 @@
 
 The split and model of ``run_location.py`` (seed 0); then the median error / diagonal of
 positions from the latent kNN (``locate()``), from kNN on the panel genes (log-normalised for
-counts, Euclidean; raw or z-scored within each modality), from the partner graph, and from
-weighted averages of a latent and a panel-gene position.
+counts, Euclidean; raw or z-scored within each modality), from the partner graph, from the joint
+embedding, from weighted averages of a latent and a panel-gene position, and the neighbours'
+geometric median in place of their mean.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from scipy.spatial import cKDTree
 import stcross
 from stcross.joint_embedding import joint_embedding
 from stcross.locate.knn import knn_locations
+from stcross.neighbors import softmax_weights, standardize_rows, top_k_similar
 from real_data import data_dir
 from run_location import SETTINGS, split
 
@@ -35,6 +37,15 @@ def zscore(x: np.ndarray) -> np.ndarray:
     sd = x.std(0)
     sd[sd == 0] = 1.0
     return (x - x.mean(0)) / sd
+
+
+def geometric_median(points: np.ndarray, weights: np.ndarray, iterations: int = 30) -> np.ndarray:
+    """Weighted geometric median of each row's neighbour positions (Weiszfeld's iteration from the mean)."""
+    centre = np.einsum("qk,qkd->qd", weights, points)
+    for _ in range(iterations):
+        inverse = weights / np.maximum(np.linalg.norm(points - centre[:, None], axis=2), 1e-9)
+        centre = np.einsum("qk,qkd->qd", inverse, points) / inverse.sum(1, keepdims=True)
+    return centre
 
 
 def main() -> None:
@@ -80,6 +91,10 @@ def main() -> None:
     e_sc, e_st = joint_embedding(model.latent("sc"), model.latent("st"), graph.sc_to_st, graph.st_to_sc)
     joint10 = knn_locations(e_st, ref_coords, e_sc, n_neighbors=10)[0]
     joint5 = knn_locations(e_st, ref_coords, e_sc, n_neighbors=5)[0]
+    index, similarity = top_k_similar(standardize_rows(model.latent("sc")), standardize_rows(model.latent("st")), 10)
+    latent_median = geometric_median(ref_coords[index], softmax_weights(similarity, inverse_temperature=10.0))
+    panel_index = cKDTree(x_ref).query(x_query, k=10)[1]
+    panel_median = geometric_median(ref_coords[panel_index], np.full(panel_index.shape, 0.1))
     rows = {
         "latent kNN-10 (locate())": latent,
         "panel kNN-10": panel10,
@@ -92,6 +107,8 @@ def main() -> None:
         "kNN on latent and z-scored panel side by side": side_by_side,
         "joint embedding kNN-10": joint10,
         "joint embedding kNN-5": joint5,
+        "latent kNN-10, weighted geometric median": latent_median,
+        "panel kNN-10, geometric median": panel_median,
     }
     print(f"{args.dataset}: median error / diagonal")
     for name, positions in rows.items():

@@ -76,6 +76,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
     args.folds = None if args.folds is None else [int(f) for f in args.folds.split(",") if f.strip()]
+    if args.n_refits is not None and args.calibration != "refits":
+        parser.error("--n-refits goes with --calibration refits")
     return args
 
 
@@ -342,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     text = [
         f"Uncertainty on held-out genes: {args.dataset}, {st.n_obs} ST cells, {len(shared)} shared genes, "
         f"outer {args.outer_folds}-fold gene CV (seed {args.seed}; folds run: {chosen}), "
-        f"calibration ({args.calibration}): {args.inner_folds} inner folds of each outer fold's training panel "
+        f"calibration ({args.calibration}): {args.inner_folds} inner folds of each outer fold's training panel"
+        f"{'' if args.n_refits is None else f', only the first {args.n_refits} refitted and scored'} "
         f"(level bins {args.level_bins}, zero bins {args.zero_bins}, min genes {args.min_genes}); "
         f"model epochs: {'automatic' if args.max_epochs is None else f'<= {args.max_epochs}'}, calibration refits: "
         f"{'as the model' if args.calib_max_epochs is None else f'<= {args.calib_max_epochs}'}.",

@@ -217,7 +217,7 @@ def _save_plots(model, imputed, locations, adata_sc, adata_st, out: Path, *, spa
     plt.close(ax.figure)
     written.append(file)
     file = plots / "joint_embedding.png"
-    ax = pl.embedding(model.joint_embedding("sc", threads=None), model.joint_embedding("st", threads=None), save=file)
+    ax = pl.embedding(*model.joint_embedding(None, threads=None), save=file)
     plt.close(ax.figure)
     written.append(file)
     history = getattr(model, "history", None)
@@ -502,8 +502,8 @@ def _demo(args: argparse.Namespace) -> int:
           f"{imputed.n_vars} genes ({what}) for {imputed.n_obs} ST cells; located {locations.shape[0]} SC cells")
 
     mixing = {
-        view: modality_mixing(*(embed(m, threads=None) for m in ("sc", "st")), k=20)
-        for view, embed in (("joint", model.joint_embedding), ("latent", model.latent))
+        "joint": modality_mixing(*model.joint_embedding(None, threads=None), k=20),
+        "latent": modality_mixing(model.latent("sc", threads=None), model.latent("st", threads=None), k=20),
     }
     mixing_line = (f"modality mixing (1 mixed, 0 apart), SC / ST: joint embedding {mixing['joint'][0]:.2f} / "
                    f"{mixing['joint'][1]:.2f}; raw latent {mixing['latent'][0]:.2f} / {mixing['latent'][1]:.2f}")

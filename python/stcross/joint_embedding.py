@@ -40,7 +40,7 @@ def joint_embedding(
     sc_to_st: np.ndarray,
     st_to_sc: np.ndarray,
     *,
-    n_partners: int = DEFAULT_JOINT_PARTNERS,
+    n_partners: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The joint embedding of SC and ST cells from their latents and cross-modal partners.
 
@@ -52,16 +52,19 @@ def joint_embedding(
         Partner indices into the other modality's rows, best first (as in
         :class:`stcross.data.partners.PartnerGraph`).
     n_partners
-        Partners averaged per cell (at most the graph's width).
+        Partners averaged per cell, at most the graph's width (``None``: 5, or the
+        graph's width when it is narrower).
 
     Returns
     -------
     ``(e_sc, e_st)``, float32 arrays of the latents' shapes; the inputs are not modified.
     """
+    width = min(sc_to_st.shape[1], st_to_sc.shape[1])
+    if n_partners is None:
+        n_partners = min(DEFAULT_JOINT_PARTNERS, width)
     if isinstance(n_partners, bool) or int(n_partners) != n_partners or n_partners < 1:
         msg = f"n_partners must be a positive integer, got {n_partners!r}."
         raise InputError(msg)
-    width = min(sc_to_st.shape[1], st_to_sc.shape[1])
     if n_partners > width:
         msg = f"n_partners={n_partners} but the partner graph holds {width} partners per cell; use at most {width}."
         raise InputError(msg)

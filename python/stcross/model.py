@@ -29,7 +29,7 @@ from .impute.heldout_masked import masked_heldout_predictions
 from .impute import to_disk
 from .impute.neighbor_blend import NeighborIndex
 from .impute.predictive import SUMMARY_LAYERS, Predictor
-from .joint_embedding import DEFAULT_JOINT_PARTNERS, joint_embedding
+from .joint_embedding import joint_embedding
 from .likelihoods import get_likelihood
 from .locate import locate_cells
 from .module.partner_cache import PartnerCache
@@ -373,18 +373,19 @@ class CrossModalModel:
             return self._encode_all(index)[0].cpu().numpy()
 
     def joint_embedding(
-        self, modality: str = "st", *, n_partners: int = DEFAULT_JOINT_PARTNERS, threads: int | None = DEFAULT_THREADS
-    ) -> np.ndarray:
+        self, modality: str | None = "st", *, n_partners: int | None = None, threads: int | None = DEFAULT_THREADS
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """The joint embedding of ``"sc"`` or ``"st"`` cells, (n_cells, n_latent): the view to draw.
 
         The latent space (:meth:`latent`) keeps an offset between the modalities; here each
         modality is centred and every cell is placed halfway between its own latent and the
-        mean latent of its ``n_partners`` best cross-modal partners, so the modalities mix
-        while cell types stay apart (see :mod:`stcross.joint_embedding`; measured in
-        benchmarks/REPORT.md). Imputation does not use it.
+        mean latent of its ``n_partners`` best cross-modal partners (``None``: 5, fewer if the
+        partner graph is narrower), so the modalities mix while cell types stay apart (see
+        :mod:`stcross.joint_embedding`; measured in benchmarks/REPORT.md). Imputation does
+        not use it. ``modality=None`` returns both, ``(sc, st)``, from one encoding.
         """
-        if modality not in ("sc", "st"):
-            msg = f"modality must be 'sc' or 'st', got {modality!r}."
+        if modality not in ("sc", "st", None):
+            msg = f"modality must be 'sc', 'st' or None (both), got {modality!r}."
             raise InputError(msg)
         self.require_trained()
         with torch_threads(threads):
@@ -392,6 +393,8 @@ class CrossModalModel:
             z_sc = self._encode_all(SC, cache=cache)[0].cpu().numpy()
             z_st = self._encode_all(ST, cache=cache)[0].cpu().numpy()
         e_sc, e_st = joint_embedding(z_sc, z_st, self.graph.sc_to_st, self.graph.st_to_sc, n_partners=n_partners)
+        if modality is None:
+            return e_sc, e_st
         return e_sc if modality == "sc" else e_st
 
     def _resolve_genes(self, genes) -> list[str]:

@@ -48,5 +48,8 @@ def test_inputs_are_not_modified_and_bad_input_is_refused():
         joint_embedding(z_sc, z_st, sc_to_st, st_to_sc, n_partners=7)
     with pytest.raises(ValueError, match="positive integer"):
         joint_embedding(z_sc, z_st, sc_to_st, st_to_sc, n_partners=0)
+    # The default takes 5 partners, or all of a narrower graph's.
+    narrow = joint_embedding(z_sc, z_st, sc_to_st[:, :2], st_to_sc[:, :2])
+    np.testing.assert_array_equal(narrow[0], joint_embedding(z_sc, z_st, sc_to_st, st_to_sc, n_partners=2)[0])
     with pytest.raises(ValueError, match="do not match the partner graph"):
         joint_embedding(z_sc[:-1], z_st, sc_to_st, st_to_sc)

@@ -112,9 +112,22 @@ def test_joint_embedding_mixes_the_modalities_more_than_the_latent_and_keeps_typ
     assert min(joint_mixing) > min(latent_mixing)
     types = np.r_[sc.obs["cell_type"].to_numpy(), st.obs["cell_type"].to_numpy()]
     assert label_purity(np.vstack([e_sc, e_st]), types, k=10) > 0.6
-    np.testing.assert_array_equal(e_st, model.joint_embedding("st"))
-    with pytest.raises(ValueError, match="'sc' or 'st'"):
+    both = model.joint_embedding(None)
+    np.testing.assert_array_equal(both[0], e_sc)
+    np.testing.assert_array_equal(both[1], e_st)
+    with pytest.raises(ValueError, match="'sc', 'st' or None"):
         model.joint_embedding("both")
+
+
+def test_joint_embedding_after_loading_and_with_a_narrow_partner_graph(trained, tmp_path):
+    model, sc, st, _ = trained
+    loaded = stcross.CrossModalModel.load(model.save(tmp_path / "model"), sc, st)
+    np.testing.assert_allclose(loaded.joint_embedding("st"), model.joint_embedding("st"), rtol=1e-5, atol=1e-6)
+    # A graph of 3 partners per cell: the default takes all 3; asking for more is a clear error.
+    narrow = stcross.CrossModalModel(sc, st, config=stcross.ModelConfig(n_partners=3)).train(max_epochs=1, progress_bar=False)
+    assert narrow.joint_embedding("sc").shape == (sc.n_obs, narrow.config.n_latent)
+    with pytest.raises(ValueError, match="holds 3 partners per cell"):
+        narrow.joint_embedding("sc", n_partners=5)
 
 
 @pytest.mark.parametrize("method", ["regression", "knn"])

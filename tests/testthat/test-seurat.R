@@ -136,10 +136,12 @@ test_that("EmbedStcross puts the joint embedding (or the raw latent) on both obj
   expect_identical(colnames(z_sc)[1], "STCROSS_1")
   expect_equal(unname(z_st), unname(reticulate::py_to_r(model$py$joint_embedding("st"))), tolerance = 1e-6)
   expect_identical(SeuratObject::Misc(st[["stcross"]], slot = "stcross")$modality, "st")
+  expect_true(SeuratObject::Misc(st[["stcross"]], slot = "stcross")$joint)
   raw <- EmbedStcross(example$st, model, joint = FALSE, reduction.name = "stcross.latent",
                       reduction.key = "STCROSSLATENT_", verbose = FALSE)
   expect_equal(unname(SeuratObject::Embeddings(raw, "stcross.latent")),
                unname(reticulate::py_to_r(model$py$latent("st"))), tolerance = 1e-6)
+  expect_false(SeuratObject::Misc(raw[["stcross.latent"]], slot = "stcross")$joint)
   expect_error(EmbedStcross(example$st, model, joint = NA), "joint must be TRUE")
 })
 

@@ -79,7 +79,10 @@ def heldout_predictions(
     n_folds = check_folds(n_folds, len(genes))
     folds = gene_folds(genes, n_folds, seed=seed)
     if n_refits is not None:
-        folds = folds[:n_refits]
+        if isinstance(n_refits, bool) or int(n_refits) != n_refits or not 1 <= n_refits <= n_folds:
+            msg = f"n_refits must be an integer from 1 to n_folds ({n_folds}) or None, got {n_refits!r}."
+            raise InputError(msg)
+        folds = folds[: int(n_refits)]
         scored = {g for held in folds for g in held}
         genes = [g for g in genes if g in scored]
     settings = capped_settings(model.train_config, max_epochs)

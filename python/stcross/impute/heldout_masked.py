@@ -99,7 +99,8 @@ def masked_heldout_predictions(
 ) -> dict[str, Any]:
     """Predict every ST panel gene as if unmeasured, from one masked-gene training.
 
-    Takes the arguments of :func:`~stcross.impute.calibration.heldout_predictions` and returns
+    Takes the arguments of :func:`~stcross.impute.calibration.heldout_predictions` (but
+    ``n_refits``: every fold is scored) and returns
     the same dict (``epochs`` holds the one training's epochs). The trained model's own
     network is not touched: the masked network is trained from a new initialisation with the
     model's settings.

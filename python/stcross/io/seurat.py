@@ -93,6 +93,7 @@ def write_seurat(
     one_assay: bool | None = None,
     location_reduction: str = "stcross.location",
     embedding_reduction: str = "stcross",
+    joint: bool = True,
     overwrite: bool = False,
     threads: int | None = DEFAULT_THREADS,
 ) -> Path:
@@ -107,8 +108,9 @@ def write_seurat(
     - ``locations`` (from ``model.locate()``, SC objects): as ``LocateStcross()``, metadata
       columns ``stcross_x``, ``stcross_y`` (``_z``), ``stcross_location_sd`` and the
       DimReduc ``location_reduction``.
-    - ``model``: as ``EmbedStcross()``, the joint embedding (``model.joint_embedding()``) of
-      the object's cells (SC or ST, told apart by cell names) as the DimReduc ``embedding_reduction``.
+    - ``model``: as ``EmbedStcross()``, the joint embedding (``model.joint_embedding()``; with
+      ``joint=False`` the raw ``model.latent()``) of the object's cells (SC or ST, told apart
+      by cell names) as the DimReduc ``embedding_reduction``.
 
     Unlike the R verbs, nothing is added to the object's command log. ``source`` is left
     as it is.
@@ -144,13 +146,16 @@ def write_seurat(
         )
     if model is not None:
         modality = _modality_of(model, cells)
-        latent = model.joint_embedding(modality, threads=threads)
+        if not isinstance(joint, bool):
+            msg = f"joint must be True (the joint embedding) or False (the raw latent space), got {joint!r}."
+            raise InputError(msg)
+        latent = (model.joint_embedding if joint else model.latent)(modality, threads=threads)
         model_cells = model.sc_cells if modality == "sc" else model.st_cells
         # cells x dims in C order is column-major dims x cells: build that, then transpose in R.
         z = r.r["t"](r.call("as_matrix", r.doubles(latent), latent.shape[1], None, r.strings(model_cells)))
         obj = r.call(
             ".write_embedding", obj, z, modality=modality, reduction_name=embedding_reduction,
-            reduction_key="STCROSS_", assay=default_assay,
+            reduction_key="STCROSS_", assay=default_assay, joint=joint,
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     r.r["saveRDS"](obj, str(path))

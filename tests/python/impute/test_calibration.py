@@ -244,3 +244,6 @@ def test_refitting_only_some_folds_scores_their_genes_as_the_full_refits_do():
         np.testing.assert_array_equal(first[key], every[key][:, columns], err_msg=key)
     expected = st[:, first["genes"]].X
     np.testing.assert_array_equal(first["truth"], expected.toarray() if hasattr(expected, "toarray") else expected)
+    for bad in (0, 4, True, 1.5):
+        with pytest.raises(InputError, match="n_refits must be an integer from 1 to n_folds"):
+            heldout_predictions(model, n_folds=3, max_epochs=1, n_refits=bad)

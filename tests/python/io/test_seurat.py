@@ -175,6 +175,12 @@ def test_write_seurat_adds_what_the_r_verbs_add(r, files, trained, tmp_path):
     np.testing.assert_allclose(z, trained.joint_embedding("st"), rtol=1e-6)
     modality = r.r("function(o) SeuratObject::Misc(o[['stcross']], slot = 'stcross')$modality")(obj)[0]
     assert modality == "st"
+    is_joint = r.r("function(o) SeuratObject::Misc(o[['stcross']], slot = 'stcross')$joint")
+    assert bool(is_joint(obj)[0])
+    raw = r.r["readRDS"](str(write_seurat(tmp_path / "st_latent.rds", st_file, model=trained, joint=False)))
+    z_raw = r.to_numpy(r.r("function(o) SeuratObject::Embeddings(o, 'stcross')")(raw), np.float64)
+    np.testing.assert_allclose(z_raw.reshape(trained.st_cells.size, -1, order="F"), trained.latent("st"), rtol=1e-6)
+    assert not bool(is_joint(raw)[0])
 
     located = trained.locate()
     sc_out = write_seurat(tmp_path / "sc_out.rds", sc_file, locations=located)
