@@ -9,9 +9,11 @@
 #' space with each modality centred and every cell placed halfway between its
 #' own latent and the mean latent of its 5 best cross-modal partners (cells
 #' with matching shared-gene expression). How to read it: SC and ST cells of
-#' one type should sit together, and types apart; an island of one modality
-#' marks cells with no counterpart in the other (a cell type the SC sample or
-#' the ST section lacks). With `joint = FALSE` you get the raw latent space
+#' one type should sit together, and types apart. Mixing is not proof of a
+#' match: every cell is drawn towards its best partners, so a type that one
+#' side lacks can still look mixed (SC astrocytes with every ST astrocyte
+#' removed mixed as well as the other SC cells; benchmarks/REPORT.md); check
+#' types on both sides where labels exist. With `joint = FALSE` you get the raw latent space
 #' the model imputes from; there the two modalities keep an offset (on the
 #' osmFISH example almost every ST cell's neighbours are ST cells), which is
 #' not a failed training: imputation and location work through partners. The

@@ -31,7 +31,7 @@ from scipy.spatial import cKDTree
 
 import stcross
 from real_data import RESULTS_DIR, data_dir
-from stcross.benchmark.integration import label_purity, modality_mixing
+from stcross.benchmark.integration import label_purity, mixing_per_cell, modality_mixing
 
 SETTINGS = {
     "osmfish": {"folder": "osmfish_ssctx", "model": {}, "label": "ClusterName", "counts": True},
@@ -116,11 +116,17 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--config", default="{}", help='ModelConfig settings as JSON, e.g. \'{"mixing_weight": 1}\'')
     parser.add_argument("--out", default=str(RESULTS_DIR))
+    parser.add_argument("--drop-st-type", default=None,
+                        help="remove this cell type from the ST side (STARmap) and report how its SC cells mix")
     parser.add_argument("--figure", action="store_true",
                         help="also draw UMAPs of both spaces by modality and type (needs Rscript with uwot)")
     args = parser.parse_args(argv)
     settings = SETTINGS[args.dataset]
     sc, st, sc_coordinates = load(args.dataset, data_dir(args.data_dir) / settings["folder"])
+    if args.drop_st_type is not None:
+        if args.dataset != "starmap":
+            parser.error("--drop-st-type needs types on both sides: --dataset starmap")
+        st = st[st.obs[settings["label"]].astype(str).to_numpy() != args.drop_st_type].copy()
     started = time.perf_counter()
     config = stcross.ModelConfig(**json.loads(args.config))
     model = stcross.CrossModalModel(sc, st, config=config, **settings["model"]).train(seed=args.seed, progress_bar=False)
@@ -153,12 +159,29 @@ def main(argv=None) -> None:
         for name, positions in placements.items():
             nearest = tree.query(positions, k=10)[1]
             row[f"sc_location_type_agreement_{name}"] = float((labels[nearest] == sc_labels[:, None]).mean())
+    if args.drop_st_type is not None:
+        # Does a type the ST side lacks stand out? Its SC cells' mixing against the other SC
+        # cells', and whether their partner similarity is lower (AUC 0.5: no signal).
+        missing = sc.obs[settings["label"]].astype(str).to_numpy() == args.drop_st_type
+        row["dropped_st_type"], row["dropped_type_sc_cells"] = args.drop_st_type, int(missing.sum())
+        for space, (z_sc, z_st) in spaces.items():
+            per_cell = mixing_per_cell(z_sc, z_st, k=20)[0]
+            row[f"mixing_sc_{space}_dropped_type"] = float(per_cell[missing].mean())
+            row[f"mixing_sc_{space}_other_types"] = float(per_cell[~missing].mean())
+        similarity = model.graph.sc_to_st_sim[:, :5].mean(1)
+        lower = (similarity[missing][:, None] < similarity[~missing][None, :]).mean()
+        ties = (similarity[missing][:, None] == similarity[~missing][None, :]).mean()
+        row["partner_similarity_auc_dropped_type_lower"] = float(lower + 0.5 * ties)
     if labels is not None:
         row["st_purity_panel_genes"] = label_purity(panel_features(st, settings["counts"]), labels, k=20)
     if args.dataset == "starmap":
         row["sc_purity_panel_genes"] = label_purity(panel_features(sc, settings["counts"]), sc_labels, k=20)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.drop_st_type is not None:
+        (out / f"integration_{args.dataset}_without_st_{args.drop_st_type}.json").write_text(json.dumps(row, indent=2))
+        print(json.dumps(row))
+        return
     (out / f"integration_{args.dataset}.json").write_text(json.dumps(row, indent=2))
     if args.figure:
         sc_types = sc.obs[settings["label"]].astype(str).to_numpy() if args.dataset == "starmap" else None

@@ -29,15 +29,19 @@ def _neighbours(x: np.ndarray, k: int, device: str) -> np.ndarray:
     return np.stack([row[mask][:k] for row, mask in zip(index, keep)])
 
 
-def modality_mixing(z_sc: np.ndarray, z_st: np.ndarray, *, k: int = 20, device: str = "cpu") -> tuple[float, float]:
-    """Mixing score of the SC and the ST cells in a joint embedding (1 mixed, 0 apart)."""
+def mixing_per_cell(z_sc: np.ndarray, z_st: np.ndarray, *, k: int = 20, device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Each cell's mixing score (SC cells, ST cells): its share of other-modality neighbours over the expected share."""
     z = np.vstack([z_sc, z_st])
     is_st = np.r_[np.zeros(len(z_sc), bool), np.ones(len(z_st), bool)]
     other = is_st[_neighbours(z, k, device)] != is_st[:, None]
-    share = other.mean(1)
-    expected = np.where(is_st, len(z_sc), len(z_st)) / len(z)
-    score = share / expected
-    return float(score[~is_st].mean()), float(score[is_st].mean())
+    score = other.mean(1) / (np.where(is_st, len(z_sc), len(z_st)) / len(z))
+    return score[~is_st], score[is_st]
+
+
+def modality_mixing(z_sc: np.ndarray, z_st: np.ndarray, *, k: int = 20, device: str = "cpu") -> tuple[float, float]:
+    """Mixing score of the SC and the ST cells in a joint embedding (1 mixed, 0 apart)."""
+    sc, st = mixing_per_cell(z_sc, z_st, k=k, device=device)
+    return float(sc.mean()), float(st.mean())
 
 
 def label_purity(x: np.ndarray, labels, *, k: int = 20, device: str = "cpu") -> float:

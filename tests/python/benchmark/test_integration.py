@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from stcross.benchmark.integration import label_purity, modality_mixing
+from stcross.benchmark.integration import label_purity, mixing_per_cell, modality_mixing
 
 
 def _clusters(rng, n, centres, spread=0.05):
@@ -42,3 +42,15 @@ def test_label_purity_is_one_for_separated_types_and_chance_for_random_labels():
         label_purity(x, labels[:3])
     with pytest.raises(ValueError, match="k must lie between"):
         label_purity(x[:5], labels[:5], k=5)
+
+
+def test_per_cell_mixing_averages_to_the_modality_scores():
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(3, 6))
+    a, _ = _clusters(rng, 120, centres)
+    b, _ = _clusters(rng, 80, centres)
+    b[:20] += 50.0  # 20 ST cells far from everything: their own island
+    per_sc, per_st = mixing_per_cell(a, b, k=10)
+    assert per_sc.shape == (120,) and per_st.shape == (80,)
+    assert (per_sc.mean(), per_st.mean()) == pytest.approx(modality_mixing(a, b, k=10))
+    assert np.all(per_st[:20] == 0.0) and per_st[20:].mean() > 0.7
