@@ -132,7 +132,7 @@ def main(argv=None) -> None:
     model = stcross.CrossModalModel(sc, st, config=config, **settings["model"]).train(seed=args.seed, progress_bar=False)
     spaces = {
         "latent": (model.latent("sc"), model.latent("st")),
-        "joint": (model.joint_embedding("sc"), model.joint_embedding("st")),
+        "joint": model.joint_embedding(None),
     }
     row = {"dataset": args.dataset, "config": json.loads(args.config),
            "epochs": len(model.history), "seconds": round(time.perf_counter() - started, 1)}
