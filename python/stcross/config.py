@@ -51,7 +51,8 @@ class ModelConfig:
         latent space (for a joint UMAP) at a cost in imputation accuracy, so both are off
         by default: on osmFISH, ``same_modality_negatives=True`` raised the mixing score
         from 0.14 (SC) / 0.01 (ST) to 0.64 / 0.53 and lowered the held-out PCC from 0.395
-        to 0.368 (benchmarks/REPORT.md, "Integration").
+        to 0.368 (benchmarks/REPORT.md, "Integration"). For a mixed view without that
+        cost, draw :meth:`stcross.CrossModalModel.joint_embedding` instead (0.85 / 1.05).
     balance_modalities
         Weight the SC ELBO by (panel genes / SC genes), so that a transcriptome-wide SC
         likelihood does not drown the ST panel and the alignment term.
