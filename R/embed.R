@@ -60,13 +60,13 @@ EmbedStcross.Seurat <- function(object, model, modality = NULL, reduction.name =
   modality <- .match_cells(object, model, modality)
   .check_key(reduction.key)
   assay <- assay %||% SeuratObject::DefaultAssay(object)
-  latent <- .latent(model, modality, threads, joint)
-  object <- .write_embedding(object, latent, modality = modality, reduction.name = reduction.name,
+  embedding <- .embedding(model, modality, threads, joint)
+  object <- .write_embedding(object, embedding, modality = modality, reduction.name = reduction.name,
                              reduction.key = reduction.key, assay = assay, joint = joint)
   if (verbose) {
     message(sprintf("Added reduction %s (%s, %d dimensions, %s cells).",
                     .quote(reduction.name), if (joint) "joint embedding" else "latent space",
-                    ncol(latent), toupper(modality)))
+                    ncol(embedding), toupper(modality)))
   }
   model <- .model_label(model)
   object <- SeuratObject::LogSeuratCommand(object)
@@ -78,9 +78,9 @@ EmbedStcross.Seurat <- function(object, model, modality = NULL, reduction.name =
 EmbedStcross.stcross_model <- function(object, modality = NULL, threads = 1, joint = TRUE, ...) {
   .check_model(object)
   if (is.null(modality)) {
-    return(list(sc = .latent(object, "sc", threads, joint), st = .latent(object, "st", threads, joint)))
+    return(list(sc = .embedding(object, "sc", threads, joint), st = .embedding(object, "st", threads, joint)))
   }
-  .latent(object, match.arg(modality, c("sc", "st")), threads, joint)
+  .embedding(object, match.arg(modality, c("sc", "st")), threads, joint)
 }
 
 #' @export
@@ -91,7 +91,7 @@ EmbedStcross.default <- function(object, ...) {
   ), call. = FALSE)
 }
 
-.latent <- function(model, modality, threads = 1, joint = FALSE) {
+.embedding <- function(model, modality, threads = 1, joint = FALSE) {
   if (!is.logical(joint) || length(joint) != 1L || is.na(joint)) {
     stop("joint must be TRUE (the joint embedding) or FALSE (the raw latent space).", call. = FALSE)
   }
@@ -101,7 +101,7 @@ EmbedStcross.default <- function(object, ...) {
   cells <- if (modality == "sc") model$sc.cells else model$st.cells
   z <- reticulate::py_to_r(reticulate::import("numpy", convert = FALSE)$asarray(z, dtype = "float64"))
   if (!is.matrix(z) || nrow(z) != length(cells)) {
-    stop("Internal error: the latent embedding does not have one row per cell.", call. = FALSE)
+    stop("Internal error: the embedding does not have one row per cell.", call. = FALSE)
   }
   dimnames(z) <- list(cells, paste0("latent_", seq_len(ncol(z))))
   z

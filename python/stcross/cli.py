@@ -193,7 +193,7 @@ def _most_patterned_gene(adata_st, genes: Sequence[str], spatial_key: str) -> st
 
 
 def _save_plots(model, imputed, locations, adata_sc, adata_st, out: Path, *, spatial_key: str,
-                plot_genes: Sequence[str], label=None, label_name: str | None = None) -> list[Path]:
+                plot_genes: Sequence[str], label=None, label_name: str | None = None, joint=None) -> list[Path]:
     import matplotlib.pyplot as plt
 
     from . import pl
@@ -217,7 +217,8 @@ def _save_plots(model, imputed, locations, adata_sc, adata_st, out: Path, *, spa
     plt.close(ax.figure)
     written.append(file)
     file = plots / "joint_embedding.png"
-    ax = pl.embedding(*model.joint_embedding(None, threads=None), save=file)
+    # joint: the (SC, ST) joint embedding when the caller already has it.
+    ax = pl.embedding(*(joint if joint is not None else model.joint_embedding(None, threads=None)), save=file)
     plt.close(ax.figure)
     written.append(file)
     history = getattr(model, "history", None)
@@ -501,8 +502,9 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"[2/2] Full model on all {len(panel)} panel genes, trained{' and calibrated' if args.calibration_folds else ''} in {full_s:.0f} s: imputed "
           f"{imputed.n_vars} genes ({what}) for {imputed.n_obs} ST cells; located {locations.shape[0]} SC cells")
 
+    joint = model.joint_embedding(None, threads=None)
     mixing = {
-        "joint": modality_mixing(*model.joint_embedding(None, threads=None), k=20),
+        "joint": modality_mixing(*joint, k=20),
         "latent": modality_mixing(model.latent("sc", threads=None), model.latent("st", threads=None), k=20),
     }
     mixing_line = (f"modality mixing (1 mixed, 0 apart), SC / ST: joint embedding {mixing['joint'][0]:.2f} / "
@@ -517,7 +519,7 @@ def _demo(args: argparse.Namespace) -> int:
         label = pd.Series(np.log1p(np.clip(_dense(adata_sc[:, marker].X).ravel(), 0, None)), index=adata_sc.obs_names)
     plots = _save_plots(model, imputed, locations, adata_sc, adata_st, out, spatial_key="spatial",
                         plot_genes=plot_genes, label=label,
-                        label_name=f"SC expression of {marker} (log1p)" if marker else None)
+                        label_name=f"SC expression of {marker} (log1p)" if marker else None, joint=joint)
     # The held-out genes with the best and the median PCC, next to their measured values.
     import matplotlib.pyplot as plt
 

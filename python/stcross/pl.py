@@ -21,6 +21,7 @@ from mpl_toolkits.axes_grid1 import make_axes_locatable
 __all__ = ["calibration", "embedding", "history", "locations", "spatial_gene"]
 
 _REFERENCE_GREY = "#d0d0d0"
+_MODALITY_COLOURS = {"SC": "#1b9e77", "ST": "#d95f02"}
 # Cells drawn by embedding(): more only slow the plot down without changing what it shows.
 _MAX_DRAWN = 100_000
 
@@ -567,12 +568,12 @@ def embedding(
     is_st = np.r_[np.zeros(len(a), bool), np.ones(len(b), bool)]
     # Shuffled, so neither modality hides the other; at most MAX_DRAWN cells, drawn at random.
     order = np.random.default_rng(seed).permutation(len(both))[:_MAX_DRAWN]
-    colours = np.where(is_st[order], "#d95f02", "#1b9e77")
+    colours = np.where(is_st[order], _MODALITY_COLOURS["ST"], _MODALITY_COLOURS["SC"])
     if ax is None:
         fig, ax = plt.subplots(figsize=(5, 4.5))
     ax.scatter(pcs[order, 0], pcs[order, 1], c=colours, s=_point_size(order.size), linewidths=0)
-    for label, colour, n in (("SC", "#1b9e77", len(a)), ("ST", "#d95f02", len(b))):
-        ax.scatter([], [], c=colour, s=12, label=f"{label} ({n} cells)")
+    for label, n in (("SC", len(a)), ("ST", len(b))):
+        ax.scatter([], [], c=_MODALITY_COLOURS[label], s=12, label=f"{label} ({n} cells)")
     ax.legend(frameon=False, fontsize=8)
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
