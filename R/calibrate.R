@@ -13,11 +13,11 @@
 #' @param n.folds Number of gene folds.
 #' @param max.epochs Cap on each training's epochs (cheaper calibration); `NULL`
 #'   trains as the model was trained.
-#' @param method `"refits"` (default): the model is trained again without each
-#'   fold, `n.folds` trainings. `"masked"`: one training that hides a random
-#'   fold from ST at every step, then each fold scored hidden; about the cost
-#'   of one training. It reached the target coverage on osmFISH but covered
-#'   0.83 instead of 0.90 on BDTNP (see the benchmark report).
+#' @param method `"masked"` (default): one training that hides a random fold
+#'   from ST at every step, with an ST encoder of its own per fold, then each
+#'   fold scored hidden; about the cost of one training. `"refits"`: the model
+#'   is trained again without each fold, `n.folds` trainings. Both reached the
+#'   target 90% coverage on osmFISH and BDTNP (see the benchmark report).
 #' @param seed.use Seed of the gene folds.
 #' @param threads Torch threads for this call (see [TrainStcross()]).
 #' @param verbose Show a progress bar (one step per fold) and messages from
@@ -27,7 +27,7 @@
 #' @return `model`, invisibly.
 #' @examples
 #' \donttest{
-#' # calibration retrains the model once per fold
+#' # calibration trains one more network (method = "refits": one per fold)
 #' if (stcross_python_available()) {
 #'   data <- LoadStcrossExample("osmfish")
 #'   sc <- data$sc[, 1:200]
@@ -38,7 +38,7 @@
 #' }
 #' @export
 CalibrateStcross <- function(model, n.folds = 5, max.epochs = NULL, seed.use = 0, threads = 1,
-                             verbose = TRUE, method = c("refits", "masked"), ...) {
+                             verbose = TRUE, method = c("masked", "refits"), ...) {
   .check_model(model)
   method <- match.arg(method)
   args <- c(

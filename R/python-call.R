@@ -27,7 +27,7 @@
 }
 
 # The R side of stcross.forwarding: messages, warnings and one progress bar (for the
-# first task a call reports; the calibration refits' own training runs inside it).
+# first task a call reports; the calibration's own training runs inside it).
 .relay <- function(verbose) {
   bar <- NULL
   main_task <- NULL

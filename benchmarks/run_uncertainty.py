@@ -3,17 +3,23 @@
 Usage::
 
     nice -n 10 python benchmarks/run_uncertainty.py --dataset osmfish
-    nice -n 10 python benchmarks/run_uncertainty.py --dataset bdtnp --inner-folds 5
+    nice -n 10 python benchmarks/run_uncertainty.py --dataset bdtnp --calibration refits
+    # ablations of the masked method (see REPORT.md)
+    nice -n 10 python benchmarks/run_uncertainty.py --dataset bdtnp --shared-encoder --own-noise
     # quicker: two outer folds, capped epochs
     nice -n 10 python benchmarks/run_uncertainty.py --dataset osmfish --folds 0,1 --max-epochs 40
 
 Protocol: the outer 5-fold gene CV of ``benchmarks/run_cv.py`` (folds of
 :func:`stcross.benchmark.gene_folds` over the shared genes, seed 0). For each outer fold the
 model is trained on ST without the fold's genes; it is then calibrated on its *training* panel
-genes only (``--inner-folds`` folds of them, each hidden in turn from a refit with the same
-settings: what :meth:`stcross.CrossModalModel.calibrate` does, run here through its two steps,
-:func:`stcross.impute.calibration.heldout_predictions` and :func:`stcross.impute.conformal.fit_calibration`,
-so the refits' predictions are cached and calibration variants can be compared without refitting).
+genes only (``--inner-folds`` folds of them), as :meth:`stcross.CrossModalModel.calibrate` does,
+run here through its two steps so the calibration predictions are cached and variants can be
+compared without retraining. ``--calibration masked`` (the default) scores each inner fold's
+genes with one masked-gene training that holds a fold path per inner fold
+(:func:`stcross.impute.heldout_masked.masked_heldout_predictions`); ``--calibration refits``
+hides each inner fold in turn from a refit with the same settings
+(:func:`stcross.impute.calibration.heldout_predictions`). Both feed
+:func:`stcross.impute.conformal.fit_calibration`.
 The outer fold's genes are never seen by the calibration.
 
 On the held-out genes it reports, for the calibrated intervals and for the raw intervals of the
@@ -30,8 +36,9 @@ predictive distribution (``impute()`` before ``calibrate()``):
   fitted to 5 bins of predicted P(0) (quantile bins, pooled over values), observed zero
   frequency against mean predicted P(0): slope and intercept (1 and 0 when calibrated).
 
-Writes ``uncertainty_<dataset>.txt`` (tables, settings, command), ``uncertainty_<dataset>.png``
-(reliability plots) and ``uncertainty_<dataset>_genes.csv`` to ``--out``. Fits are cached in
+Writes ``uncertainty_<dataset>[_<method>].txt`` (tables, settings, command), ``.png``
+(reliability plots) and ``_genes.csv`` to ``--out`` (no method suffix for refits, whose files came
+first). Fits are cached in
 ``--cache`` (one file per outer fold); ``--reuse`` reads them instead of refitting.
 """
 from __future__ import annotations
@@ -61,8 +68,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--inner-folds", type=int, default=5, help="calibration folds of the training panel")
     parser.add_argument("--max-epochs", type=int, default=None, help="cap on the outer model's epochs (default: automatic)")
     parser.add_argument("--calib-max-epochs", type=int, default=None, help="cap on each calibration refit's epochs (default: as the outer model)")
-    parser.add_argument("--calibration", choices=["refits", "masked"], default="refits",
-                        help="calibrate() method: one refit per inner fold, or one masked-gene training")
+    parser.add_argument("--calibration", choices=["masked", "refits"], default="masked",
+                        help="calibrate() method: one masked-gene training (the default), or one refit per inner fold")
+    parser.add_argument("--shared-encoder", action="store_true",
+                        help="masked: one ST encoder for all folds, the decoder trained by ST too (the first design)")
+    parser.add_argument("--own-noise", action="store_true",
+                        help="masked: score with the masked network's own noise parameters, not the model's")
     parser.add_argument("--n-refits", type=int, default=None,
                         help="with refits: refit only this many of the inner folds and calibrate on their genes")
     parser.add_argument("--seed", type=int, default=0, help="seed of the outer folds, the calibration folds and training")
@@ -78,6 +89,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.folds = None if args.folds is None else [int(f) for f in args.folds.split(",") if f.strip()]
     if args.n_refits is not None and args.calibration != "refits":
         parser.error("--n-refits goes with --calibration refits")
+    if (args.shared_encoder or args.own_noise) and args.calibration != "masked":
+        parser.error("--shared-encoder and --own-noise go with --calibration masked")
     return args
 
 
@@ -100,8 +113,9 @@ def fit_fold(args, sc, st, fold: int, held: list[str], model_kwargs: dict) -> di
     for key in ("mean", "sd", "p_zero"):
         out[key] = np.asarray(imputed.layers[key], np.float64)
     calibration_started = time.perf_counter()
-    if args.calibration == "masked":
-        inner = masked_heldout_predictions(model, n_folds=args.inner_folds, seed=args.seed, max_epochs=args.calib_max_epochs)
+    if args.calibration != "refits":
+        inner = masked_heldout_predictions(model, n_folds=args.inner_folds, seed=args.seed, max_epochs=args.calib_max_epochs,
+                                           fold_paths=not args.shared_encoder, noise_from_model=not args.own_noise)
     else:
         inner = heldout_predictions(model, n_folds=args.inner_folds, seed=args.seed, max_epochs=args.calib_max_epochs,
                                     n_refits=args.n_refits)
@@ -126,14 +140,16 @@ def settings_key(args) -> dict:
         "max_epochs": args.max_epochs, "calib_max_epochs": args.calib_max_epochs, "seed": args.seed,
         "calibration": args.calibration,
         **({} if args.n_refits is None else {"n_refits": args.n_refits}),
+        **{flag: True for flag in ("shared_encoder", "own_noise") if getattr(args, flag)},
     }
 
 
 def run_label(args) -> str:
-    """The calibration method in file names: '' for the default refits."""
+    """The calibration method in file names: '' for refits (the first default, whose files keep their names)."""
     label = "" if args.calibration == "refits" else args.calibration
     if args.n_refits is not None:
         label += f"{args.n_refits}of{args.inner_folds}refits"
+    label += "_shared_encoder" * args.shared_encoder + "_own_noise" * args.own_noise
     return label
 
 
@@ -344,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     text = [
         f"Uncertainty on held-out genes: {args.dataset}, {st.n_obs} ST cells, {len(shared)} shared genes, "
         f"outer {args.outer_folds}-fold gene CV (seed {args.seed}; folds run: {chosen}), "
-        f"calibration ({args.calibration}): {args.inner_folds} inner folds of each outer fold's training panel"
+        f"calibration ({run_label(args) or 'refits'}): {args.inner_folds} inner folds of each outer fold's training panel"
         f"{'' if args.n_refits is None else f', only the first {args.n_refits} refitted and scored'} "
         f"(level bins {args.level_bins}, zero bins {args.zero_bins}, min genes {args.min_genes}); "
         f"model epochs: {'automatic' if args.max_epochs is None else f'<= {args.max_epochs}'}, calibration refits: "

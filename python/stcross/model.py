@@ -585,7 +585,7 @@ class CrossModalModel:
         n_samples: int = 0,
         max_cells: int | None = 50_000,
         progress: bool = False,
-        method: str = "refits",
+        method: str = "masked",
         threads: int | None = DEFAULT_THREADS,
     ) -> CrossModalModel:
         """Conformal calibration of the prediction intervals on held-out panel genes.
@@ -601,7 +601,7 @@ class CrossModalModel:
         seed
             Seed of the gene folds.
         max_epochs
-            Cap on each refit's epochs (default: as the model was trained).
+            Cap on the calibration training's epochs (default: as the model was trained).
         level_bins, zero_bins, min_genes, sd_floor, nonnegative
             How genes are grouped and scores computed: see :func:`stcross.impute.conformal.fit_calibration`.
         n_samples
@@ -611,9 +611,11 @@ class CrossModalModel:
         progress
             Show the trainings' progress bars.
         method
-            ``"refits"``: the model is trained again without each fold (``n_folds`` trainings).
-            ``"masked"``: one training that hides a random fold from ST at every step, then
-            each fold scored hidden (one training; see :mod:`stcross.impute.heldout_masked`).
+            ``"masked"`` (default): one training that hides a random fold from ST at every step,
+            with an ST encoder of its own per fold, then each fold scored hidden (about the
+            cost of one training; see :mod:`stcross.impute.heldout_masked`). ``"refits"``: the
+            model is trained again without each fold (``n_folds`` trainings). Both reached the
+            target coverage on osmFISH and BDTNP (benchmarks/REPORT.md, "Uncertainty").
         threads
             Torch intra-op threads for this call (as in :meth:`train`).
 

@@ -52,7 +52,7 @@ def test_train_and_calibrate_run_with_the_threads_asked_and_restore_the_callers(
     assert torch.get_num_threads() == caller_threads
     watch.seen.clear()
     model.calibrate(n_folds=2, max_epochs=1, threads=2)
-    assert watch.seen and set(watch.seen) == {2}  # the refits inherit calibrate()'s setting
+    assert watch.seen and set(watch.seen) == {2}  # the calibration's training inherits calibrate()'s setting
     assert torch.get_num_threads() == caller_threads
 
 

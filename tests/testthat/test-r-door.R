@@ -52,7 +52,7 @@ test_that("CalibrateStcross takes R-style arguments and print() says it is calib
   expect_match(format(model), "not calibrated \\(run CalibrateStcross\\(\\)\\)", all = FALSE)
   messages <- character()
   capture.output(type = "message", withCallingHandlers(  # the progress bar goes to stderr
-    CalibrateStcross(model, n.folds = 2, max.epochs = 1, level.bins = 2, verbose = TRUE),
+    CalibrateStcross(model, n.folds = 2, max.epochs = 1, level.bins = 2, method = "refits", verbose = TRUE),
     message = function(m) {
       messages <<- c(messages, conditionMessage(m))
       invokeRestart("muffleMessage")
@@ -64,8 +64,8 @@ test_that("CalibrateStcross takes R-style arguments and print() says it is calib
   expect_length(grep("Trained for|not calibrated", messages), 0L)
   expect_error(CalibrateStcross(model, n.folds = 2, bogus.option = 1, verbose = FALSE),
                "unknown argument 'bogus.option'", class = "stcross_type_error")
-  # one masked-gene training instead of a refit per fold
-  CalibrateStcross(model, n.folds = 2, max.epochs = 1, method = "masked", verbose = FALSE)
+  # by default, one masked-gene training instead of a refit per fold
+  CalibrateStcross(model, n.folds = 2, max.epochs = 1, verbose = FALSE)
   info <- reticulate::py_to_r(model$py$calibration$info)
   expect_match(info$method, "masked-gene training")
   expect_length(info$epochs, 1L)

@@ -27,8 +27,8 @@ __all__ = ["calibrate_model", "heldout_predictions"]
 
 # What calibrate() scored, recorded in Calibration.info["method"].
 REFITS = "split-conformal, scaled residuals, gene-fold hold-out of the ST panel (one refit per fold)"
-MASKED = ("split-conformal, scaled residuals, gene-fold hold-out of the ST panel (one masked-gene training, "
-          "each fold scored hidden)")
+MASKED = ("split-conformal, scaled residuals, gene-fold hold-out of the ST panel (one masked-gene training "
+          "with an ST encoder per fold, each fold scored hidden, scaled by the model's own spread)")
 
 logger = logging.getLogger("stcross")
 

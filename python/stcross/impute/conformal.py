@@ -1,7 +1,8 @@
 """Conformal maths of the imputation intervals: scores, their grouped quantiles, calibrated bounds.
 
-Pure NumPy on held-out predictions (:mod:`stcross.impute.calibration` produces them by
-refitting the model with panel genes hidden). The errors become conformal scores
+Pure NumPy on held-out predictions (:mod:`stcross.impute.heldout_masked` produces them from one
+masked-gene training, :mod:`stcross.impute.calibration` by refitting the model with panel genes
+hidden). The errors become conformal scores
 
     s = (y - m) / max(sd, sd_floor),
 

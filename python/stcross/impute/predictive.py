@@ -40,6 +40,7 @@ def predictive_blocks(
     seed: int = 0,
     batch_size: int = 1024,
     neighbors: BlendTarget | None = None,
+    gene_params: dict[str, torch.Tensor] | None = None,
 ) -> Iterator[tuple[slice, dict[str, np.ndarray]]]:
     """Mean, sd, P(0) and central ``interval`` bounds of genes ``index``, one block of cells at a time.
 
@@ -48,9 +49,10 @@ def predictive_blocks(
     latent-neighbour estimate by the gene's blend weight
     (:meth:`~stcross.likelihoods.base.Likelihood.blend`). The latent draws (``n_samples > 0``)
     depend on the cells and ``seed`` only, so any subset of genes gets the draws all genes get.
+    ``gene_params``: the genes' ST likelihood parameters (default: :func:`st_gene_parameters`).
     """
     likelihood = module.observation[ST]
-    params = st_gene_parameters(module, index)
+    params = st_gene_parameters(module, index) if gene_params is None else gene_params
     lo, hi = (1 - interval) / 2, (1 + interval) / 2
     n = mean_z.shape[0]
     generator = torch.Generator(device=mean_z.device).manual_seed(int(seed))

@@ -83,6 +83,21 @@ class GaussianLatent(nn.Module):
         return self.mean(h), self.log_var(h).clamp(-12.0, 8.0)
 
 
+class EncoderPath(nn.Module):
+    """A way of its own from one modality's data to q(z | x): encoder, partner attention and latent layers."""
+
+    def __init__(self, n_input: int, n_hidden: int, n_heads: int, n_latent: int, dropout: float):
+        super().__init__()
+        self.encoder = Encoder(n_input, n_hidden, dropout)
+        self.attention = PartnerAttention(n_hidden, n_heads, dropout)
+        self.latent = GaussianLatent(n_hidden, n_latent)
+
+    def forward(
+        self, x: torch.Tensor, partner_states: torch.Tensor, partners: torch.Tensor, similarity: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.latent(self.attention(self.encoder(x), partner_states, partners, similarity))
+
+
 class Decoder(nn.Module):
     """From z to one logit per decoder gene (and, optionally, zero-inflation logits).
 
@@ -96,8 +111,12 @@ class Decoder(nn.Module):
         self.logits = nn.Linear(n_hidden, n_genes)
         self.zi_logits = nn.Linear(n_hidden, n_genes) if zero_inflation else None
 
-    def hidden(self, z: torch.Tensor) -> torch.Tensor:
-        return self.body(z)
+    def hidden(self, z: torch.Tensor, *, frozen: bool = False) -> torch.Tensor:
+        """The shared layer's output; ``frozen``: no gradient reaches its weights (only z)."""
+        if not frozen:
+            return self.body(z)
+        detached = {name: p.detach() for name, p in self.body.named_parameters()}
+        return torch.func.functional_call(self.body, detached, (z,))
 
     def gene_logits(self, h: torch.Tensor, gene_index: torch.Tensor | None = None, *, frozen: bool = False) -> torch.Tensor:
         """Logits of genes ``gene_index``; ``frozen``: no gradient reaches those genes' own weights."""

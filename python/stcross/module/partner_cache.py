@@ -15,7 +15,7 @@ import torch
 
 from ..data.features import ModalityData
 from ..data.partners import PartnerGraph
-from .vae import SC, ST, CrossModalVAE
+from .vae import SC, ST, CrossModalVAE, PanelMask
 
 
 class Shards(Protocol):
@@ -48,9 +48,12 @@ class PartnerCache:
 
     def __init__(
         self, module: CrossModalVAE, data: tuple[ModalityData, ModalityData], graph: PartnerGraph, device, *,
-        ranks: Shards | None = None,
+        ranks: Shards | None = None, masks: list[PanelMask] | None = None,
     ):
         self.module = module
+        # Masks with a fold path: their ST states are cached too, encoded by the path with the fold hidden.
+        self.path_masks = [m for m in masks or [] if m.path is not None]
+        self.path_states: dict[int, torch.Tensor] = {}
         self.ranks = ranks
         self.data = data
         self.device = device
@@ -77,7 +80,20 @@ class PartnerCache:
                 self.states[modality] = torch.cat(states)
                 if self.ranks is not None:
                     self.states[modality] = self.ranks.gather_rows(self.states[modality], n)
+            for mask in self.path_masks:
+                n = self.data[ST].n_cells
+                encoder = self.module.state_encoder(ST, mask.path)
+                self.path_states[mask.path] = torch.cat([
+                    encoder(_hide(self.data[ST].inputs.rows(np.arange(s, min(n, s + chunk_size)), self.device), mask))
+                    for s in range(0, n, chunk_size)
+                ])
         self.module.train(was_training)
+
+    def states_for(self, mask: PanelMask | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The states (SC, ST) that cells attend to in a step under ``mask``."""
+        if mask is None or mask.path is None:
+            return self.states[SC], self.states[ST]
+        return self.states[SC], self.path_states[mask.path]
 
     def _lookup(self, modality: int, cells: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x = self.data[modality].inputs.rows(cells, self.device)
@@ -85,11 +101,15 @@ class PartnerCache:
         similarity = torch.from_numpy(self.similarity[modality][cells]).to(self.device)
         return x, partners, similarity
 
-    def encode(self, modality: int, cells: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior mean and log-variance of ``cells`` of ``modality``."""
+    def encode(self, modality: int, cells: np.ndarray, mask: PanelMask | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and log-variance of ``cells`` of ``modality`` (with ``mask``: ST's genes hidden as it says)."""
         if self.states[1 - modality] is None:
             self.refresh()
-        return self.module.inference(modality, *self._lookup(modality, cells), self.states[1 - modality])
+        x, partners, similarity = self._lookup(modality, cells)
+        if modality == ST and mask is not None:
+            x = _hide(x, mask)
+        path = None if mask is None else mask.path
+        return self.module.inference(modality, x, partners, similarity, self.states_for(mask)[1 - modality], path)
 
     def batch(self, sc_cells: np.ndarray, st_cells: np.ndarray, generator: torch.Generator | None) -> Batch:
         """The step's cells with one positive partner each, drawn from their partner lists by
@@ -118,3 +138,7 @@ class PartnerCache:
             library=tuple(library),
             n_cells=(len(sc_cells), len(st_cells)),
         )
+
+
+def _hide(x: torch.Tensor, mask: PanelMask) -> torch.Tensor:
+    return x.index_fill(1, mask.input_columns.to(x.device), 0.0)

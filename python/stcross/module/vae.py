@@ -16,7 +16,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..likelihoods import get_likelihood
-from .nn import Decoder, Encoder, GaussianLatent, PartnerAttention
+from .nn import Decoder, Encoder, EncoderPath, GaussianLatent, PartnerAttention
 
 SC, ST = 0, 1
 
@@ -37,10 +37,15 @@ class PanelMask:
         Positions, within the panel, of the genes still observed: the ST likelihood (and, for
         counts, the library size and the renormalisation of the expression fractions) covers
         these only.
+    path
+        The fold's own ST encoder path (:meth:`CrossModalVAE.add_fold_paths`), or None for the
+        shared ST encoder. Under a path, ST's likelihood trains that path alone: the decoder
+        learns from SC only, so no fold's genes reach another fold's predictions through it.
     """
 
     input_columns: torch.Tensor
     kept: torch.Tensor
+    path: int | None = None
 
 
 @dataclass
@@ -109,6 +114,24 @@ class CrossModalVAE(nn.Module):
         # they place genes ST never measured on ST's scale (see st_scale.st_gene_parameters).
         self.register_buffer("marginal_mean", torch.full((2, n_genes), float("nan")))
         self.register_buffer("marginal_sd", torch.full((2, n_genes), float("nan")))
+        # ST encoder paths of one gene fold each, for calibration without refits (none otherwise).
+        self.fold_paths = nn.ModuleList()
+
+    def add_fold_paths(self, n_paths: int) -> None:
+        """Give ST ``n_paths`` encoder paths of its own, one per gene fold's :class:`PanelMask`.
+
+        A path is only used, and only trained, with its fold hidden, so it never learns from
+        the fold's genes; with the decoder left to SC under a path, the fold's predictions are
+        as leak-free as a refit's, while SC's side and the decoder are trained once for all folds.
+        """
+        config = self.config
+        n_input = self.encoders[ST].net[0].in_features
+        for _ in range(n_paths):
+            self.fold_paths.append(EncoderPath(n_input, config.n_hidden, config.n_heads, config.n_latent, config.dropout))
+
+    def state_encoder(self, modality: int, path: int | None = None) -> nn.Module:
+        """The encoder whose states a modality's cells present to their partners (ST: of fold path ``path``)."""
+        return self.encoders[modality] if path is None or modality == SC else self.fold_paths[path].encoder
 
     def initialize_from_data(self, sc_mean: torch.Tensor, sc_std: torch.Tensor, st_mean: torch.Tensor, st_std: torch.Tensor) -> None:
         """Start each gene at its observed level and spread, so training begins from the marginals.
@@ -135,9 +158,13 @@ class CrossModalVAE(nn.Module):
         partners: torch.Tensor,
         similarity: torch.Tensor,
         partner_states: torch.Tensor,
+        path: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean and log-variance of cells ``x`` of ``modality``, each attending to the
-        states (rows of ``partner_states``, the other modality's) of its ``partners``."""
+        states (rows of ``partner_states``, the other modality's) of its ``partners``; ST through
+        fold path ``path`` when given."""
+        if path is not None and modality == ST:
+            return self.fold_paths[path](x, partner_states, partners, similarity)
         h = self.encoders[modality](x)
         h = self.attention[modality](h, partner_states, partners, similarity)
         return self.latent(h)
@@ -166,17 +193,20 @@ class CrossModalVAE(nn.Module):
         normalize_index: torch.Tensor | None = None,
         gene_params: dict[str, torch.Tensor] | None = None,
         frozen_genes: bool = False,
+        frozen_decoder: bool = False,
     ):
         """The observation distribution of ``modality`` for genes ``gene_index`` given z.
 
         For a count likelihood, expression fractions are renormalised over
         ``normalize_index`` (the genes the modality measures; None: the genes returned)
         and scaled by ``library``. ``frozen_genes``: the genes' own decoder weights get no
-        gradient from this distribution (only the shared layers and z do).
+        gradient from this distribution (only the shared layers and z do); ``frozen_decoder``:
+        the shared layers get none either (only z does).
         """
         likelihood = self.observation[modality]
         params = gene_params if gene_params is not None else self.gene_parameters(modality, gene_index)
-        h = self.decoder.hidden(z)
+        h = self.decoder.hidden(z, frozen=frozen_decoder)
+        frozen_genes = frozen_genes or frozen_decoder
         logits = self.decoder.gene_logits(h, gene_index, frozen=frozen_genes)
         if not likelihood.is_count:
             mean = params["scale"] * logits + params["shift"]
@@ -201,12 +231,15 @@ class CrossModalVAE(nn.Module):
 
         ``partner_states`` are every cell's cached encoder states (SC, ST); ``kl_weight`` is the
         warm-up factor on the KL term. ``generator=None`` evaluates at z's mean (validation);
-        otherwise z is sampled from it. ``mask`` hides some panel genes from ST in this step.
+        otherwise z is sampled from it. ``mask`` hides some panel genes from ST in this step
+        (and, with a fold path, encodes ST by that path).
         """
         n_sc, n_st = batch.n_cells
         st_inputs = batch.inputs[ST] if mask is None else batch.inputs[ST].index_fill(1, mask.input_columns, 0.0)
         mean_sc, log_var_sc = self.inference(SC, batch.inputs[SC], batch.partners[SC], batch.similarity[SC], partner_states[ST])
-        mean_st, log_var_st = self.inference(ST, st_inputs, batch.partners[ST], batch.similarity[ST], partner_states[SC])
+        mean_st, log_var_st = self.inference(
+            ST, st_inputs, batch.partners[ST], batch.similarity[ST], partner_states[SC], None if mask is None else mask.path
+        )
 
         def latent(mean, log_var):
             return mean if generator is None else self.sample(mean, log_var, generator)
@@ -214,7 +247,7 @@ class CrossModalVAE(nn.Module):
         rec_sc = self.reconstruction(SC, latent(mean_sc[:n_sc], log_var_sc[:n_sc]), batch.targets[SC], batch.library[SC]).mean()
         rec_st = self.reconstruction(
             ST, latent(mean_st[:n_st], log_var_st[:n_st]), batch.targets[ST], batch.library[ST],
-            kept=None if mask is None else mask.kept,
+            kept=None if mask is None else mask.kept, own_path=mask is not None and mask.path is not None,
         ).mean()
         kl_sc = self.kl_divergence(mean_sc[:n_sc], log_var_sc[:n_sc]).mean()
         kl_st = self.kl_divergence(mean_st[:n_st], log_var_st[:n_st]).mean()
@@ -229,10 +262,10 @@ class CrossModalVAE(nn.Module):
 
     def reconstruction(
         self, modality: int, z: torch.Tensor, targets: torch.Tensor, library: torch.Tensor, *,
-        kept: torch.Tensor | None = None,
+        kept: torch.Tensor | None = None, own_path: bool = False,
     ) -> torch.Tensor:
         """Negative log-likelihood per cell on the genes the modality measures (ST: those of them at ``kept``,
-        with the genes' own decoder weights left to SC)."""
+        with the genes' own decoder weights left to SC; ``own_path``: the whole decoder left to SC)."""
         index = self.st_gene_index if modality == ST else None
         if kept is not None:
             index, targets = index[kept], targets[:, kept]
@@ -240,7 +273,7 @@ class CrossModalVAE(nn.Module):
                 library = targets.sum(dim=1)
         # Under a mask, ST trains no gene's own decoder weights: every gene's are learnt from SC
         # alone, as those of a gene ST never measured are.
-        dist = self.predictive(modality, z, library, gene_index=index, frozen_genes=kept is not None)
+        dist = self.predictive(modality, z, library, gene_index=index, frozen_genes=kept is not None, frozen_decoder=own_path)
         return -dist.log_prob(targets).sum(dim=1)
 
     @staticmethod

@@ -50,15 +50,19 @@ def _batches(cells: np.ndarray, n_batches: int, batch_size: int, generator: torc
     return [order[i * batch_size : (i + 1) * batch_size] for i in range(n_batches)]
 
 
-def _validation_loss(cache: PartnerCache, val_sc: np.ndarray, val_st: np.ndarray, batch_size: int) -> dict[str, float]:
-    """Loss terms on the held-out cells at z's mean, averaged over fixed chunks."""
+def _validation_loss(
+    cache: PartnerCache, val_sc: np.ndarray, val_st: np.ndarray, batch_size: int, masks: Sequence[PanelMask] = (),
+) -> dict[str, float]:
+    """Loss terms on the held-out cells at z's mean, averaged over fixed chunks (with ``masks``:
+    chunk i under mask i mod their number; without, nothing hidden)."""
     n_chunks = max(math.ceil(len(val_sc) / batch_size), math.ceil(len(val_st) / batch_size))
     sums: dict[str, float] = {}
     with torch.no_grad():
         for i in range(n_chunks):
             sc = np.resize(val_sc, n_chunks * batch_size)[i * batch_size : (i + 1) * batch_size]
             st = np.resize(val_st, n_chunks * batch_size)[i * batch_size : (i + 1) * batch_size]
-            terms = cache.module(cache.batch(np.unique(sc), np.unique(st), None), cache.states, kl_weight=1.0)
+            mask = masks[i % len(masks)] if masks else None
+            terms = cache.module(cache.batch(np.unique(sc), np.unique(st), None), cache.states_for(mask), kl_weight=1.0, mask=mask)
             for key, value in terms.as_floats().items():
                 sums[key] = sums.get(key, 0.0) + value / n_chunks
     return sums
@@ -108,7 +112,7 @@ def _train(
     step_generator = generator
     if ranks is not None:
         step_generator = torch.Generator().manual_seed(int(settings.seed) * 7919 + 1 + ranks.rank)
-    cache = PartnerCache(module, data, graph, device, ranks=ranks)
+    cache = PartnerCache(module, data, graph, device, ranks=ranks, masks=masks)
     train_sc, val_sc = _split(data[SC].n_cells, settings.validation_fraction, generator)
     train_st, val_st = _split(data[ST].n_cells, settings.validation_fraction, generator)
     batch_size = min(settings.batch_size, len(train_sc), len(train_st))
@@ -147,7 +151,7 @@ def _train(
             if masks:
                 mask = masks[int(torch.randint(len(masks), (1,), generator=step_generator))]
             loss = stepper(
-                cache.batch(sc_cells, st_cells, step_generator), cache.states, kl_weight=kl_weight,
+                cache.batch(sc_cells, st_cells, step_generator), cache.states_for(mask), kl_weight=kl_weight,
                 generator=step_generator, mask=mask,
             )
             optimizer.zero_grad(set_to_none=True)
@@ -163,7 +167,9 @@ def _train(
             module.eval()
             cache.refresh()
             if ranks is None or ranks.is_main:
-                validation = _validation_loss(cache, val_sc, val_st, batch_size)
+                # Fold paths never see their genes, so they are validated under their masks.
+                path_masks = [m for m in masks or [] if m.path is not None]
+                validation = _validation_loss(cache, val_sc, val_st, batch_size, path_masks)
             else:
                 validation = dict.fromkeys(sums, 0.0)
             if ranks is not None:  # rank 0's loss, hence rank 0's early-stopping decision, on every rank

@@ -131,3 +131,44 @@ def test_a_panel_mask_hides_genes_from_st_input_and_likelihood(cache):
     # the shared layer does.
     assert module.decoder.logits.weight.grad is None or torch.all(module.decoder.logits.weight.grad == 0)
     assert torch.any(module.decoder.body[0].weight.grad != 0)
+
+
+def test_a_fold_path_learns_from_its_fold_alone_and_leaves_the_decoder_to_sc():
+    from conftest import make_pair
+    from stcross.impute.heldout_masked import panel_masks
+
+    sc, st, _ = make_pair(n_sc=60, n_st=50)
+    model = stcross.CrossModalModel(sc, st).train(max_epochs=1, progress_bar=False)
+    module = model.new_module(0)
+    n_panel, width = len(module.st_gene_index), model.data[ST].inputs.shape[1]
+    hidden = [np.array([0, 2]), np.array([1, 3])]
+    masks = panel_masks(hidden, n_panel, width, "cpu", paths=True)
+    module.add_fold_paths(len(masks))
+    module.eval()
+    cache = PartnerCache(module, model.data, model.graph, "cpu", masks=masks)
+    cache.refresh()
+    batch = cache.batch(np.arange(10), np.arange(10), None)
+    mask = masks[0]
+    loss = module(batch, cache.states_for(mask), mask=mask)
+    # The fold's genes, in input and targets, change nothing under its path.
+    changed_inputs = batch.inputs[ST].clone()
+    changed_inputs[:, mask.input_columns] += 5.0
+    changed_targets = batch.targets[ST].clone()
+    changed_targets[:, hidden[0]] += 7.0
+    changed = dataclasses.replace(batch, inputs=(batch.inputs[0], changed_inputs), targets=(batch.targets[0], changed_targets))
+    assert torch.equal(loss.total, module(changed, cache.states_for(mask), mask=mask).total)
+    # ST's likelihood trains fold path 0 only: not the other path, the shared ST encoder or the decoder.
+    module.zero_grad()
+    loss.reconstruction_st.backward()
+    def touched(part):
+        return any(p.grad is not None and torch.any(p.grad != 0) for p in part.parameters())
+    assert touched(module.fold_paths[0])
+    assert not touched(module.fold_paths[1]) and not touched(module.encoders[ST]) and not touched(module.attention[ST])
+    assert not touched(module.decoder) and not touched(module.latent)
+    # The states SC cells attend to under the mask are the path's, read with the fold hidden.
+    states = cache.states_for(mask)[ST]
+    expected = module.fold_paths[0].encoder(batch.inputs[ST][:10].index_fill(1, mask.input_columns, 0.0))
+    assert torch.allclose(states[:10], expected, atol=1e-6)
+    assert not torch.allclose(cache.states_for(masks[1])[ST], states)
+    # The trained model's own format is unchanged: paths add nothing to a model without them.
+    assert not any(k.startswith("fold_paths") for k in model.module.state_dict())
