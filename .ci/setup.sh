@@ -34,5 +34,8 @@ fi
 "$venv/bin/python" -m pip install -q "torch==2.13.0" "numpy<2" >&2
 # [r]: rpy2 for stcross.io (Seurat .rds files), in ABI mode (no compiler or R headers needed);
 # [scale]: faiss-cpu, the approximate neighbour index for large data.
-RPY2_CFFI_MODE=ABI "$venv/bin/python" -m pip install -q -e "$repo[test,r,scale]" >&2
+# numpy<2 again: without it pip upgrades numpy for a dependency's newest release (zarr 3.2 needs 2).
+RPY2_CFFI_MODE=ABI "$venv/bin/python" -m pip install -q -e "$repo[test,r,scale]" "numpy<2" >&2
+"$venv/bin/python" -c "import numpy, sys; sys.exit(numpy.__version__ >= '2')" \
+  || { echo "setup: the R path's venv got NumPy 2; reticulate 1.28 cannot read it" >&2; exit 1; }
 echo "$venv/bin/python"
