@@ -48,36 +48,50 @@ def geometric_median(points: np.ndarray, weights: np.ndarray, iterations: int = 
     return centre
 
 
+class LocationRun:
+    """The location benchmark's split of one pair, its model (trained from ``seed``), and the panel
+    genes of both sides (log-normalised for counts) for kNN on them."""
+
+    def __init__(self, dataset: str, seed: int = 0):
+        settings = SETTINGS[dataset]
+        st = ad.read_h5ad(data_dir(None) / FOLDERS[dataset] / "st.h5ad")
+        query, reference = split(dataset, st, 0)
+        coords = np.asarray(st.obsm["spatial"], float)
+        sc_like = st[query].copy()
+        del sc_like.obsm["spatial"]
+        ref = st[reference].copy()
+        counts = settings["likelihood_st"] != "gaussian"
+        if counts:
+            ref = ref[np.asarray(ref.X.sum(1)).ravel() > 0].copy()
+        self.diagonal = float(np.linalg.norm(coords.max(0) - coords.min(0)))
+        self.model = stcross.CrossModalModel(
+            sc_like, ref, likelihood_sc=settings["likelihood_sc"], likelihood_st=settings["likelihood_st"]
+        ).train(seed=seed, progress_bar=False)
+        self.truth, self.dims = coords[query], ["x", "y", "z"][: coords.shape[1]]
+        self.ref_coords = np.asarray(ref.obsm["spatial"], float)
+        self.x_query, self.x_ref = (np.asarray(a.X.toarray() if sp.issparse(a.X) else a.X, float) for a in (sc_like, ref))
+        if counts:
+            self.x_query, self.x_ref = lognorm(self.x_query), lognorm(self.x_ref)
+
+    def error(self, positions: np.ndarray) -> float:
+        """Median distance to the true positions over the bounding box's diagonal."""
+        return float(np.median(np.linalg.norm(positions - self.truth, axis=1)) / self.diagonal)
+
+    def panel_knn(self, x_query: np.ndarray, x_ref: np.ndarray, k: int) -> np.ndarray:
+        return self.ref_coords[cKDTree(x_ref).query(x_query, k=k)[1]].mean(1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", choices=sorted(SETTINGS), required=True)
     args = parser.parse_args()
-    settings = SETTINGS[args.dataset]
-    st = ad.read_h5ad(data_dir(None) / FOLDERS[args.dataset] / "st.h5ad")
-    query, reference = split(args.dataset, st, 0)
-    coords = np.asarray(st.obsm["spatial"], float)
-    sc_like = st[query].copy()
-    del sc_like.obsm["spatial"]
-    ref = st[reference].copy()
-    counts = settings["likelihood_st"] != "gaussian"
-    if counts:
-        ref = ref[np.asarray(ref.X.sum(1)).ravel() > 0].copy()
-    diagonal = float(np.linalg.norm(coords.max(0) - coords.min(0)))
-    model = stcross.CrossModalModel(
-        sc_like, ref, likelihood_sc=settings["likelihood_sc"], likelihood_st=settings["likelihood_st"]
-    ).train(seed=0, progress_bar=False)
-    truth, dims = coords[query], ["x", "y", "z"][: coords.shape[1]]
-    ref_coords = np.asarray(ref.obsm["spatial"], float)
+    run = LocationRun(args.dataset)
+    model, dims, ref_coords, x_query, x_ref = run.model, run.dims, run.ref_coords, run.x_query, run.x_ref
+    panel_knn = run.panel_knn
 
     def error(positions: np.ndarray) -> float:
-        return round(float(np.median(np.linalg.norm(positions - truth, axis=1)) / diagonal), 4)
+        return round(run.error(positions), 4)
 
-    def panel_knn(x_query: np.ndarray, x_ref: np.ndarray, k: int) -> np.ndarray:
-        return ref_coords[cKDTree(x_ref).query(x_query, k=k)[1]].mean(1)
-
-    x_query, x_ref = (np.asarray(a.X.toarray() if sp.issparse(a.X) else a.X, float) for a in (sc_like, ref))
-    if counts:
-        x_query, x_ref = lognorm(x_query), lognorm(x_ref)
     latent = model.locate()[dims].to_numpy()
     panel10, panel5 = panel_knn(x_query, x_ref, 10), panel_knn(x_query, x_ref, 5)
     z_panel5 = panel_knn(zscore(x_query), zscore(x_ref), 5)
