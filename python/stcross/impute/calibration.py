@@ -28,7 +28,7 @@ __all__ = ["calibrate_model", "heldout_predictions"]
 # What calibrate() scored, recorded in Calibration.info["method"].
 REFITS = "split-conformal, scaled residuals, gene-fold hold-out of the ST panel (one refit per fold)"
 MASKED = ("split-conformal, scaled residuals, gene-fold hold-out of the ST panel (one masked-gene training "
-          "with an ST encoder per fold, each fold scored hidden, scaled by the model's own spread)")
+          "with an ST encoder per fold, each fold scored hidden with the model's noise parameters)")
 
 logger = logging.getLogger("stcross")
 
