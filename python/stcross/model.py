@@ -300,8 +300,9 @@ class CrossModalModel:
         )
         return self
 
-    def new_module(self, seed: int) -> CrossModalVAE:
-        """A newly initialised network for this data, whose weights depend on ``seed`` only."""
+    def new_module(self, seed: int, *, fold_paths: int = 0) -> CrossModalVAE:
+        """A newly initialised network for this data, whose weights depend on ``seed`` only
+        (with ``fold_paths`` ST encoder paths: :meth:`CrossModalVAE.add_fold_paths`)."""
         with torch.random.fork_rng(devices=[]):  # initialisers use the global generator: isolate it
             torch.manual_seed(int(seed))
             module = CrossModalVAE(
@@ -311,6 +312,7 @@ class CrossModalModel:
                 self.likelihoods,
                 self.config,
             )
+            module.add_fold_paths(fold_paths)
         module.initialize_from_data(*self._gene_marginals(SC), *self._gene_marginals(ST))
         return module
 

@@ -140,10 +140,7 @@ def masked_heldout_predictions(
     started = time.perf_counter()
     report_progress("calibrating", 0, n_folds + 1)
     masks = panel_masks(hidden, n_panel, n_inputs, device, paths=fold_paths)
-    module = model.new_module(settings.seed)
-    if fold_paths:
-        module.add_fold_paths(n_folds)
-    module = module.to(device)
+    module = model.new_module(settings.seed, fold_paths=n_folds if fold_paths else 0).to(device)
     history = train_module(module, model.data, model.graph, settings, device=device, progress_bar=progress, masks=masks)
     logger.info("Calibration: masked-gene training, %d epochs, %.1f s.", len(history), time.perf_counter() - started)
     report_progress("calibrating", 1, n_folds + 1)

@@ -139,11 +139,15 @@ def test_a_fold_path_learns_from_its_fold_alone_and_leaves_the_decoder_to_sc():
 
     sc, st, _ = make_pair(n_sc=60, n_st=50)
     model = stcross.CrossModalModel(sc, st).train(max_epochs=1, progress_bar=False)
-    module = model.new_module(0)
-    n_panel, width = len(module.st_gene_index), model.data[ST].inputs.shape[1]
     hidden = [np.array([0, 2]), np.array([1, 3])]
+    rng_before = torch.random.get_rng_state()
+    module = model.new_module(0, fold_paths=len(hidden))
+    # The paths' weights come from the seed, not from (and not at the cost of) torch's global generator.
+    assert torch.equal(torch.random.get_rng_state(), rng_before)
+    again = dict(model.new_module(0, fold_paths=len(hidden)).named_parameters())
+    assert all(torch.equal(p, again[name]) for name, p in module.named_parameters())
+    n_panel, width = len(module.st_gene_index), model.data[ST].inputs.shape[1]
     masks = panel_masks(hidden, n_panel, width, "cpu", paths=True)
-    module.add_fold_paths(len(masks))
     module.eval()
     cache = PartnerCache(module, model.data, model.graph, "cpu", masks=masks)
     cache.refresh()
