@@ -51,19 +51,18 @@ _NOISE = ("theta", "sigma")
 
 
 class _MaskedRows:
-    """Encoder input rows with some columns set to 0 (the standardised mean), as if not measured."""
+    """Encoder input rows with a mask's genes hidden, as if not measured."""
 
-    def __init__(self, source, columns: np.ndarray):
+    def __init__(self, source, mask: PanelMask):
         self.source = source
-        self.columns = torch.from_numpy(np.asarray(columns, dtype=np.int64))
+        self.mask = mask
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.source.shape
 
     def rows(self, index: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-        x = self.source.rows(index, device)
-        return x.index_fill(1, self.columns.to(x.device), 0.0)
+        return self.mask.hide(self.source.rows(index, device))
 
 
 def _input_columns(panel_positions: np.ndarray, n_panel: int, n_inputs: int) -> np.ndarray:
@@ -180,7 +179,7 @@ def _score_fold(model, module: CrossModalVAE, hidden: np.ndarray, cells: np.ndar
     library = (np.asarray(st_kept.sum(axis=1)).ravel().astype(np.float32) if counts[ST]
                else np.ones(st_kept.shape[0], np.float32))
     st_hidden = ModalityData(
-        inputs=_MaskedRows(st_data.inputs, _input_columns(hidden, n_panel, st_data.inputs.shape[1])),
+        inputs=_MaskedRows(st_data.inputs, mask),
         targets=st_data.targets, library=library, partner_features=st_data.partner_features,
     )
     positions = model._shared_in_decoder[hidden]
@@ -189,15 +188,14 @@ def _score_fold(model, module: CrossModalVAE, hidden: np.ndarray, cells: np.ndar
     if noise_from_model:
         with torch.no_grad(), _panel(model.module, panel_in_decoder):
             noise = {k: v for k, v in st_gene_parameters(model.module, index).items() if k in _NOISE}
-    path_mask = mask if mask.path is not None else None
     module.eval()
     cache = PartnerCache(module, (sc_data, st_hidden), graph, model.device, masks=[mask])
     cache.refresh()
     with torch.no_grad(), _panel(module, panel_in_decoder):
-        mean_z, log_var_z = _encode(cache, ST, cells, path_mask)
+        mean_z, log_var_z = _encode(cache, ST, cells, mask)
         neighbors = None
         if model.neighbor_blend > 0:
-            z_sc = _encode(cache, SC, np.arange(sc_data.n_cells), path_mask)[0]
+            z_sc = _encode(cache, SC, np.arange(sc_data.n_cells), mask)[0]
             latent_neighbors = NeighborIndex.build(
                 module, mean_z.cpu().numpy(), z_sc.cpu().numpy(), sc_targets,
                 weight=model.neighbor_blend, n_neighbors=model.config.n_blend_neighbors, device=str(model.device),

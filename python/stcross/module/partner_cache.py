@@ -84,7 +84,7 @@ class PartnerCache:
                 n = self.data[ST].n_cells
                 encoder = self.module.state_encoder(ST, mask.path)
                 self.path_states[mask.path] = torch.cat([
-                    encoder(_hide(self.data[ST].inputs.rows(np.arange(s, min(n, s + chunk_size)), self.device), mask))
+                    encoder(mask.hide(self.data[ST].inputs.rows(np.arange(s, min(n, s + chunk_size)), self.device)))
                     for s in range(0, n, chunk_size)
                 ])
         self.module.train(was_training)
@@ -107,7 +107,7 @@ class PartnerCache:
             self.refresh()
         x, partners, similarity = self._lookup(modality, cells)
         if modality == ST and mask is not None:
-            x = _hide(x, mask)
+            x = mask.hide(x)
         path = None if mask is None else mask.path
         return self.module.inference(modality, x, partners, similarity, self.states_for(mask)[1 - modality], path)
 
@@ -138,7 +138,3 @@ class PartnerCache:
             library=tuple(library),
             n_cells=(len(sc_cells), len(st_cells)),
         )
-
-
-def _hide(x: torch.Tensor, mask: PanelMask) -> torch.Tensor:
-    return x.index_fill(1, mask.input_columns.to(x.device), 0.0)

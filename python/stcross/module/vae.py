@@ -47,6 +47,10 @@ class PanelMask:
     kept: torch.Tensor
     path: int | None = None
 
+    def hide(self, x: torch.Tensor) -> torch.Tensor:
+        """ST encoder inputs ``x`` with the hidden genes' columns at 0 (the standardised mean), as if not measured."""
+        return x.index_fill(1, self.input_columns.to(x.device), 0.0)
+
 
 @dataclass
 class LossTerms:
@@ -235,7 +239,7 @@ class CrossModalVAE(nn.Module):
         (and, with a fold path, encodes ST by that path).
         """
         n_sc, n_st = batch.n_cells
-        st_inputs = batch.inputs[ST] if mask is None else batch.inputs[ST].index_fill(1, mask.input_columns, 0.0)
+        st_inputs = batch.inputs[ST] if mask is None else mask.hide(batch.inputs[ST])
         mean_sc, log_var_sc = self.inference(SC, batch.inputs[SC], batch.partners[SC], batch.similarity[SC], partner_states[ST])
         mean_st, log_var_st = self.inference(
             ST, st_inputs, batch.partners[ST], batch.similarity[ST], partner_states[SC], None if mask is None else mask.path

@@ -168,8 +168,7 @@ def _train(
             cache.refresh()
             if ranks is None or ranks.is_main:
                 # Fold paths never see their genes, so they are validated under their masks.
-                path_masks = [m for m in masks or [] if m.path is not None]
-                validation = _validation_loss(cache, val_sc, val_st, batch_size, path_masks)
+                validation = _validation_loss(cache, val_sc, val_st, batch_size, cache.path_masks)
             else:
                 validation = dict.fromkeys(sums, 0.0)
             if ranks is not None:  # rank 0's loss, hence rank 0's early-stopping decision, on every rank
