@@ -16,8 +16,10 @@
 #' @param method `"masked"` (default): one training that hides a random fold
 #'   from ST at every step, with an ST encoder of its own per fold, then each
 #'   fold scored hidden; about the cost of one training. `"refits"`: the model
-#'   is trained again without each fold, `n.folds` trainings. Both reached the
-#'   target 90% coverage on osmFISH and BDTNP (see the benchmark report).
+#'   is trained again without each fold, `n.folds` trainings. On osmFISH and
+#'   BDTNP the masked method's 90% intervals covered 0.89-0.92 (the refits'
+#'   0.88-0.90); on osmFISH their width varied between draws, 0.8-1.3x the
+#'   refits' (see the benchmark report).
 #' @param seed.use Seed of the gene folds.
 #' @param threads Torch threads for this call (see [TrainStcross()]).
 #' @param verbose Show a progress bar (one step per fold) and messages from

@@ -17,7 +17,8 @@ masked network, which reads a fifth fewer genes in every step, fits wider noise 
 
 Why both matter, measured (benchmarks/REPORT.md, "One-pass calibration"): with one ST encoder
 shared by all folds and the masked network's own noise, BDTNP covered 0.83 at 90%; with both
-changes it covers as the refits do.
+changes it covers as the refits do. Each path trains in a fifth of the steps, so when the model
+trains only briefly (osmFISH: 11 epochs) the widths move with the paths' initialisation.
 """
 from __future__ import annotations
 
