@@ -6,14 +6,18 @@ Usage::
     python benchmarks/run_scale.py --n-sc 20000 --n-st 20000 --device cuda
 
 Synthetic data with realistic sparsity: SC cells draw negative-binomial counts (about 2,000 UMIs a
-cell over ``--n-genes`` genes, about 90% zeros) from one of 20 cell-type profiles; ST cells measure
-a ``--n-panel``-gene panel at a quarter of that depth, their types laid out in spatial bands. The
+cell over ``--n-genes`` genes, about two thirds zeros) from one of 20 cell-type profiles; ST cells
+measure a ``--n-panel``-gene panel at a quarter of that depth, their types laid out in spatial
+bands. Counts are drawn in blocks of 5,000 cells, each from its own seed stream (spawned from
+``--seed``), by ``--workers`` processes: the data do not depend on the number of workers. The
 data are written to ``--work`` by a first subprocess; a second one, whose peak resident memory
 (``ru_maxrss``) is reported, opens them backed (``read_h5ad(backed="r")``) and runs
-``CrossModalModel(...).train()``, ``impute()`` of every SC gene (``--n-impute`` to impute fewer)
-streamed to ``imputed.h5ad`` in ``--work``, and ``locate()``, then saves the model. Results go
-to ``--out`` as ``scale_<n_sc>x<n_st>_<device>.json``. Above 4e9 cell pairs the CPU's partner
-graph and location search are approximate (``stcross[scale]``, FAISS); on a GPU they stay exact.
+``CrossModalModel(...).train()``, ``locate()``, and ``impute()`` of every SC gene (``--n-impute``
+to impute fewer) streamed to ``imputed.h5ad`` in ``--work``, then saves the model. Results go to
+``--out`` as ``scale_<n_sc>x<n_st>_<device>.json``, rewritten after each step (``"complete":
+false`` until the end), with the GPU's peak allocated memory on ``cuda``. Above 4e9 cell pairs
+the CPU's partner graph and location search are approximate (``stcross[scale]``, FAISS); on a
+GPU they stay exact.
 
 ``--impute-genes 500,2000`` then loads the saved model in fresh processes and imputes that many
 genes, streamed to disk and in memory, reporting each process's peak memory: streamed output
@@ -23,10 +27,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import resource
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +41,7 @@ import numpy as np
 from real_data import RESULTS_DIR
 
 N_TYPES = 20
+BLOCK_CELLS = 5000
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="comma-separated gene counts: impute-only runs (streamed and in memory) from the saved model")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes drawing the counts")
     parser.add_argument("--work", default="/tmp/stcross_scale", help="folder for the generated .h5ad files")
     parser.add_argument("--out", default=str(RESULTS_DIR))
     parser.add_argument("--stage", choices=["all", "generate", "run", "impute"], default="all", help=argparse.SUPPRESS)
@@ -54,17 +63,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _counts(rng: np.random.Generator, profiles: np.ndarray, types: np.ndarray, depth: float, chunk: int = 5000):
-    """Sparse NB counts (dispersion 2) for cells of the given types, built chunk by chunk."""
+def _count_block(seed: np.random.SeedSequence, profiles: np.ndarray, types: np.ndarray, depth: float):
+    """Sparse NB counts (dispersion 2) for one block of cells of the given types."""
     import scipy.sparse as sp
 
-    blocks = []
-    for start in range(0, len(types), chunk):
-        t = types[start : start + chunk]
-        library = rng.lognormal(np.log(depth), 0.4, len(t))
-        mu = profiles[t] * library[:, None]
-        lam = rng.gamma(2.0, mu / 2.0).astype(np.float32)
-        blocks.append(sp.csr_matrix(rng.poisson(lam).astype(np.float32)))
+    rng = np.random.default_rng(seed)
+    library = rng.lognormal(np.log(depth), 0.4, len(types))
+    mu = profiles[types] * library[:, None]
+    lam = rng.gamma(2.0, mu / 2.0).astype(np.float32)
+    return sp.csr_matrix(rng.poisson(lam).astype(np.float32))
+
+
+def _counts(seed: np.random.SeedSequence, profiles: np.ndarray, types: np.ndarray, depth: float, workers: int):
+    """Counts for every cell, block by block, each block from its own child of ``seed``."""
+    import scipy.sparse as sp
+
+    starts = range(0, len(types), BLOCK_CELLS)
+    seeds = seed.spawn(len(starts))
+    jobs = [(s, profiles, types[start : start + BLOCK_CELLS], depth) for s, start in zip(seeds, starts)]
+    if workers <= 1:
+        blocks = [_count_block(*job) for job in jobs]
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            blocks = list(pool.map(_count_block, *zip(*jobs)))
     return sp.vstack(blocks).tocsr()
 
 
@@ -72,7 +93,8 @@ def generate(args: argparse.Namespace, work: Path) -> None:
     import anndata as ad
     import pandas as pd
 
-    rng = np.random.default_rng(args.seed)
+    root = np.random.SeedSequence(args.seed)
+    rng = np.random.default_rng(root.spawn(1)[0])
     profiles = rng.gamma(0.3, 1.0, size=(N_TYPES, args.n_genes)) + 1e-3
     markers = rng.integers(0, N_TYPES, args.n_genes)
     profiles[markers, np.arange(args.n_genes)] *= 8.0
@@ -81,14 +103,14 @@ def generate(args: argparse.Namespace, work: Path) -> None:
     panel = np.sort(rng.choice(args.n_genes, args.n_panel, replace=False))
     sc_types = rng.integers(0, N_TYPES, args.n_sc)
     sc = ad.AnnData(
-        _counts(rng, profiles, sc_types, 2000.0),
+        _counts(root.spawn(1)[0], profiles, sc_types, 2000.0, args.workers),
         obs=pd.DataFrame({"cell_type": sc_types.astype(str)}, index=[f"sc{i}" for i in range(args.n_sc)]),
         var=pd.DataFrame(index=genes),
     )
     x, y = rng.uniform(0, 1000, args.n_st), rng.uniform(0, 1000, args.n_st)
     st_types = np.minimum((x / 1000 * N_TYPES).astype(int), N_TYPES - 1)
     st = ad.AnnData(
-        _counts(rng, profiles[:, panel], st_types, 500.0 * args.n_panel / args.n_genes),
+        _counts(root.spawn(1)[0], profiles[:, panel], st_types, 500.0 * args.n_panel / args.n_genes, args.workers),
         obs=pd.DataFrame({"cell_type": st_types.astype(str)}, index=[f"st{i}" for i in range(args.n_st)]),
         var=pd.DataFrame(index=[genes[i] for i in panel]),
     )
@@ -124,39 +146,49 @@ def _genes(sc, n: int) -> list[str] | None:
     return None if n <= 0 else list(sc.var_names[:n])
 
 
+def _gpu_peak_gib(device: str) -> float | None:
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else None
+
+
 def run(args: argparse.Namespace, work: Path, out: Path) -> None:
     import anndata as ad
 
     import stcross
 
+    # stcross's progress records (epochs, gene chunks written) with their times, for a run cut short.
+    logging.basicConfig(format="%(asctime)s %(message)s")
+    logging.getLogger("stcross").setLevel(logging.DEBUG)
+    out.mkdir(parents=True, exist_ok=True)
     sc, st = ad.read_h5ad(work / "sc.h5ad", backed="r"), ad.read_h5ad(work / "st.h5ad", backed="r")
+    path = out / f"scale_{sc.n_obs}x{st.n_obs}_{args.device}.json"
     info: dict = {"n_sc": sc.n_obs, "n_st": st.n_obs, "n_genes": sc.n_vars, "n_panel": st.n_vars,
-                  "device": args.device, "inputs": "backed h5ad", "rss_after_open_mib": _rss_mib()}
+                  "device": args.device, "inputs": "backed h5ad", "complete": False,
+                  "rss_after_open_mib": _rss_mib()}
+
+    def record(**values) -> None:
+        """Add figures and rewrite the result file, so a run cut short still leaves its steps so far."""
+        info.update(values, peak_rss_mib=_rss_mib(), gpu_peak_allocated_gib=_gpu_peak_gib(args.device))
+        path.write_text(json.dumps(info, indent=1))
+        print(f"[scale] {json.dumps(values)}", flush=True)
+
     started = time.perf_counter()
     model = stcross.CrossModalModel(sc, st)
-    info["setup_s"] = time.perf_counter() - started
-    info["rss_after_setup_mib"] = _rss_mib()
+    record(setup_s=time.perf_counter() - started, rss_after_setup_mib=_rss_mib())
     model.train(device=args.device, seed=args.seed, progress_bar=False)
-    info["train_s"] = time.perf_counter() - started
-    info["epochs"] = len(model.history)
-    info["epochs_s"] = float(model.history["seconds"].sum())  # the rest of train_s - setup_s: the partner graph
-    info["rss_after_train_mib"] = _rss_mib()
-    step = time.perf_counter()
-    imputed = model.impute(genes=_genes(sc, args.n_impute), out=work / "imputed.h5ad", overwrite=True)
-    info["impute_s"] = time.perf_counter() - step
-    info["imputed_shape"] = list(imputed.shape)
-    info["imputed_file_gib"] = (work / "imputed.h5ad").stat().st_size / 2**30
-    info["rss_after_impute_mib"] = _rss_mib()
+    # epochs_s: the epochs alone; the rest of train_s - setup_s is the partner graph.
+    record(train_s=time.perf_counter() - started, epochs=len(model.history),
+           epochs_s=float(model.history["seconds"].sum()), rss_after_train_mib=_rss_mib())
     step = time.perf_counter()
     located = model.locate()
-    info["locate_s"] = time.perf_counter() - step
-    info["total_s"] = time.perf_counter() - started
-    info["peak_rss_mib"] = _rss_mib()
-    info["located_rows"] = len(located)
+    record(locate_s=time.perf_counter() - step, located_rows=len(located))
+    step = time.perf_counter()
+    imputed = model.impute(genes=_genes(sc, args.n_impute), out=work / "imputed.h5ad", overwrite=True)
+    record(impute_s=time.perf_counter() - step, imputed_shape=list(imputed.shape),
+           imputed_file_gib=(work / "imputed.h5ad").stat().st_size / 2**30, rss_after_impute_mib=_rss_mib())
+    record(total_s=time.perf_counter() - started, complete=True)
     model.save(work / "model", overwrite=True)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"scale_{sc.n_obs}x{st.n_obs}_{args.device}.json"
-    path.write_text(json.dumps(info, indent=1))
     print(json.dumps(info, indent=1))
     print(f"[scale] written to {path}")
 

@@ -16,6 +16,7 @@ import anndata as ad
 import h5py
 import numpy as np
 
+from .. import progress
 from ..errors import InputError
 from .conformal import Calibration
 from .predictive import SUMMARY_LAYERS, Predictor
@@ -83,6 +84,7 @@ def write_imputation(
                     data, columns, predictor, positions[columns], calibration=calibration, interval=interval,
                     n_samples=n_samples, seed=seed, batch_size=batch_size,
                 )
+                progress.report("imputing to disk", columns.stop, n_genes)
             file["X"] = h5py.SoftLink("/layers/mean")
         partial.replace(path)
     finally:

@@ -1,6 +1,8 @@
 """impute(out=...): the streamed file equals the in-memory result, opens lazily, and refuses bad paths."""
 from __future__ import annotations
 
+import logging
+
 import anndata as ad
 import h5py
 import numpy as np
@@ -118,3 +120,14 @@ def test_read_imputation_refuses_other_files(tmp_path):
         stcross.read_imputation(path)
     with pytest.raises(InputError, match="No imputation file"):
         stcross.read_imputation(tmp_path / "none.h5ad")
+
+
+def test_streaming_reports_progress_per_gene_chunk(counts_model, tmp_path, caplog):
+    """A long write shows progress (the R package draws it as a bar): one record per gene chunk."""
+    from stcross.progress import PROGRESS_FIELD
+
+    with caplog.at_level(logging.DEBUG, logger="stcross"):
+        streamed = counts_model.impute(out=tmp_path / "x.h5ad", genes_per_chunk=7)
+    reported = [getattr(r, PROGRESS_FIELD) for r in caplog.records if hasattr(r, PROGRESS_FIELD)]
+    n = streamed.n_vars
+    assert reported == [("imputing to disk", min(n, done), n) for done in range(7, n + 7, 7)]
