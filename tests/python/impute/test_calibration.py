@@ -252,3 +252,18 @@ def test_refitting_only_some_folds_scores_their_genes_as_the_full_refits_do():
     for bad in (0, 4, True, 1.5):
         with pytest.raises(InputError, match="n_refits must be an integer from 1 to n_folds"):
             heldout_predictions(model, n_folds=3, max_epochs=1, n_refits=bad)
+
+
+def test_masked_training_seed_draws_another_network_and_defaults_to_the_models():
+    """The benchmark's knob for the masked calibration's spread: only the masked network's draw moves."""
+    from stcross.impute.heldout_masked import masked_heldout_predictions
+
+    sc, st, _ = make_pair(n_st=80, n_sc=80)
+    model = stcross.CrossModalModel(sc, st, config=CONFIG).train(max_epochs=1, seed=3, progress_bar=False)
+    default = masked_heldout_predictions(model, n_folds=2, max_epochs=1)
+    same = masked_heldout_predictions(model, n_folds=2, max_epochs=1, training_seed=3)
+    other = masked_heldout_predictions(model, n_folds=2, max_epochs=1, training_seed=4)
+    np.testing.assert_array_equal(same["mean"], default["mean"])
+    assert not np.array_equal(other["mean"], default["mean"])
+    assert other["folds"] == default["folds"]
+    np.testing.assert_array_equal(other["truth"], default["truth"])
