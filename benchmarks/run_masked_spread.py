@@ -7,10 +7,12 @@ Usage::
 The protocol of ``run_uncertainty.py`` (outer 5-fold gene CV, seed 0; each outer fold's model
 trained once, seed 0; 5 inner calibration folds, seed 0), with only the masked network's
 training seed (its initialisation and minibatches, ``training_seed``) varied, at the model's
-epochs and at ``--epochs-factor`` times them. Prints one JSON line per setting: 90% coverage
+epochs and at ``--epochs-factor`` times them. ``--networks N`` trains N networks from seeds
+``s .. s+N-1`` sharing those epochs and averages them (default 1, as ``calibrate()``). Prints one
+JSON line per setting: 90% coverage
 of the held-out genes, the median over genes of the mean interval width / gene sd, and each
 outer fold's calibration time / its model's training time. Training seed 0 at factor 1 is
-``run_uncertainty.py --dataset D``'s masked run.
+``run_uncertainty.py --dataset D [--masked-networks N]``'s masked run.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ def main() -> None:
     parser.add_argument("--dataset", required=True, choices=sorted(DATASETS))
     parser.add_argument("--seeds", default="0,1,2", help="masked-network training seeds")
     parser.add_argument("--epochs-factor", default="1", help="comma-separated multiples of the model's epochs")
+    parser.add_argument("--networks", type=int, default=1, help="masked networks averaged (calibrate()'s: 1)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", default=str(RESULTS_DIR))
@@ -66,14 +69,16 @@ def main() -> None:
             for model, held, summary, truth, fit_s in outer:
                 epochs = None if factor == 1 else int(round(len(model.history) * factor))
                 started = time.perf_counter()
-                inner = masked_heldout_predictions(model, n_folds=5, seed=0, max_epochs=epochs, training_seed=seed)
+                inner = masked_heldout_predictions(model, n_folds=5, seed=0, max_epochs=epochs, training_seed=seed,
+                                                   networks=args.networks)
                 ratios.append((time.perf_counter() - started) / fit_s)
                 calibration = fit_calibration(inner["truth"], inner["mean"], inner["sd"], inner["p_zero"],
                                               likelihood=likelihood, level_bins=3, zero_bins=1, min_genes=5)
                 lower, upper = calibration.interval(summary, held, 0.9)
                 inside.append(((truth >= lower) & (truth <= upper)).ravel())
                 widths += list((upper - lower).mean(axis=0) / truth.std(axis=0))
-            line = json.dumps({"dataset": args.dataset, "epochs_factor": factor, "training_seed": seed,
+            line = json.dumps({"dataset": args.dataset, "networks": args.networks, "epochs_factor": factor,
+                               "training_seed": seed,
                                "coverage_90": round(float(np.concatenate(inside).mean()), 4),
                                "median_gene_mean_width_over_sd": round(float(np.median(widths)), 3),
                                "calibration_over_fit": [round(r, 2) for r in ratios]})

@@ -15,7 +15,8 @@ model is trained on ST without the fold's genes; it is then calibrated on its *t
 genes only (``--inner-folds`` folds of them), as :meth:`stcross.CrossModalModel.calibrate` does,
 run here through its two steps so the calibration predictions are cached and variants can be
 compared without retraining. ``--calibration masked`` (the default) scores each inner fold's
-genes with one masked-gene training that holds a fold path per inner fold
+genes with one masked-gene training that holds a fold path per inner fold (``--masked-networks
+N``: N networks sharing its epochs, their predictions averaged)
 (:func:`stcross.impute.heldout_masked.masked_heldout_predictions`); ``--calibration refits``
 hides each inner fold in turn from a refit with the same settings
 (:func:`stcross.impute.calibration.heldout_predictions`). Both feed
@@ -74,6 +75,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="masked: one ST encoder for all folds, the decoder trained by ST too (the first design)")
     parser.add_argument("--own-noise", action="store_true",
                         help="masked: score with the masked network's own noise parameters, not the model's")
+    parser.add_argument("--masked-networks", type=int, default=None,
+                        help="masked networks sharing one training's epochs, averaged (default 1, as calibrate())")
     parser.add_argument("--n-refits", type=int, default=None,
                         help="with refits: refit only this many of the inner folds and calibrate on their genes")
     parser.add_argument("--seed", type=int, default=0, help="seed of the outer folds, the calibration folds and training")
@@ -115,7 +118,8 @@ def fit_fold(args, sc, st, fold: int, held: list[str], model_kwargs: dict) -> di
     calibration_started = time.perf_counter()
     if args.calibration != "refits":
         inner = masked_heldout_predictions(model, n_folds=args.inner_folds, seed=args.seed, max_epochs=args.calib_max_epochs,
-                                           fold_paths=not args.shared_encoder, noise_from_model=not args.own_noise)
+                                           fold_paths=not args.shared_encoder, noise_from_model=not args.own_noise,
+                                           networks=args.masked_networks or 1)
     else:
         inner = heldout_predictions(model, n_folds=args.inner_folds, seed=args.seed, max_epochs=args.calib_max_epochs,
                                     n_refits=args.n_refits)
@@ -140,6 +144,7 @@ def settings_key(args) -> dict:
         "max_epochs": args.max_epochs, "calib_max_epochs": args.calib_max_epochs, "seed": args.seed,
         "calibration": args.calibration,
         **({} if args.n_refits is None else {"n_refits": args.n_refits}),
+        **({} if args.masked_networks in (None, 1) else {"masked_networks": args.masked_networks}),
         **{flag: True for flag in ("shared_encoder", "own_noise") if getattr(args, flag)},
     }
 
@@ -150,6 +155,8 @@ def run_label(args) -> str:
     if args.n_refits is not None:
         label += f"{args.n_refits}of{args.inner_folds}refits"
     label += "_shared_encoder" * args.shared_encoder + "_own_noise" * args.own_noise
+    if args.calibration == "masked" and args.masked_networks not in (None, 1):
+        label += f"_{args.masked_networks}network" + "s" * (args.masked_networks > 1)
     return label
 
 

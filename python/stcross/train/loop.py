@@ -36,9 +36,22 @@ def default_epochs(n_cells: int, batch_size: int) -> int:
     return int(np.clip(round(_TARGET_STEPS / steps_per_epoch), _MIN_EPOCHS, _MAX_EPOCHS))
 
 
+def epoch_budget(settings: TrainConfig, n_sc: int, n_st: int) -> int:
+    """The epochs a training of ``n_sc`` and ``n_st`` cells runs at most: ``settings.max_epochs``,
+    or by default about :data:`_TARGET_STEPS` steps (early stopping can end it sooner)."""
+    n_train_sc = n_sc - _n_validation(n_sc, settings.validation_fraction)
+    n_train_st = n_st - _n_validation(n_st, settings.validation_fraction)
+    batch_size = max(1, min(settings.batch_size, n_train_sc, n_train_st))
+    return settings.max_epochs or default_epochs(max(n_train_sc, n_train_st), batch_size)
+
+
+def _n_validation(n: int, fraction: float) -> int:
+    return int(round(n * fraction)) if n >= 20 else 0
+
+
 def _split(n: int, fraction: float, generator: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
     order = torch.randperm(n, generator=generator).numpy()
-    n_val = int(round(n * fraction)) if n >= 20 else 0
+    n_val = _n_validation(n, fraction)
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
@@ -123,7 +136,7 @@ def _train(
         )
         raise ValueError(msg)
     steps = max(math.ceil(len(train_sc) / batch_size), math.ceil(len(train_st) / batch_size))
-    max_epochs = settings.max_epochs or default_epochs(max(len(train_sc), len(train_st)), batch_size)
+    max_epochs = epoch_budget(settings, data[SC].n_cells, data[ST].n_cells)
     warmup = max(1, int(settings.kl_warmup_fraction * max_epochs))
     optimizer = torch.optim.AdamW(module.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     has_validation = len(val_sc) >= 2 and len(val_st) >= 2

@@ -267,3 +267,19 @@ def test_masked_training_seed_draws_another_network_and_defaults_to_the_models()
     assert not np.array_equal(other["mean"], default["mean"])
     assert other["folds"] == default["folds"]
     np.testing.assert_array_equal(other["truth"], default["truth"])
+
+
+def test_masked_networks_split_one_trainings_epochs_and_average_their_predictions():
+    from stcross.impute.heldout_masked import masked_heldout_predictions
+
+    sc, st, _ = make_pair(n_st=80, n_sc=80)
+    model = stcross.CrossModalModel(sc, st, config=CONFIG).train(max_epochs=4, seed=3, progress_bar=False)
+    first = masked_heldout_predictions(model, n_folds=2, max_epochs=2)
+    second = masked_heldout_predictions(model, n_folds=2, max_epochs=2, training_seed=4)
+    both = masked_heldout_predictions(model, n_folds=2, networks=2)  # the model's 4 epochs, 2 for each
+    assert first["epochs"] == [2] and both["epochs"] == [2, 2]
+    for key in ("mean", "sd", "p_zero"):
+        np.testing.assert_allclose(both[key], (first[key] + second[key]) / 2, rtol=1e-6, err_msg=key)
+    for bad in (0, 1.5, True):
+        with pytest.raises(InputError, match="networks must be a positive integer"):
+            masked_heldout_predictions(model, n_folds=2, max_epochs=1, networks=bad)
