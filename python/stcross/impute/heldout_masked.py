@@ -138,6 +138,9 @@ def masked_heldout_predictions(
     summaries are averaged (measured, not the default: see the module's notes).
     """
     model.require_trained()
+    if isinstance(networks, bool) or int(networks) != networks or networks < 1:
+        msg = f"networks must be a positive integer, got {networks!r}."
+        raise InputError(msg)
     genes = list(model.shared_genes)
     n_folds = check_folds(n_folds, len(genes))
     folds = gene_folds(genes, n_folds, seed=seed)
@@ -152,9 +155,6 @@ def masked_heldout_predictions(
     hidden = [np.array([position[g] for g in held]) for held in folds]
     device = model.device
 
-    if isinstance(networks, bool) or int(networks) != networks or networks < 1:
-        msg = f"networks must be a positive integer, got {networks!r}."
-        raise InputError(msg)
     if networks > 1:
         budget = epoch_budget(settings, sc_data.n_cells, st_data.n_cells)
         settings = dataclasses.replace(settings, max_epochs=math.ceil(budget / networks))
@@ -183,9 +183,9 @@ def masked_heldout_predictions(
             for key in out:
                 out[key][:, h] += summary[key] / networks
         report_progress("calibrating", networks + k + 1, steps)
-    truth = st_data.targets.matrix[cells][:, np.concatenate(hidden)].toarray()
+    every = np.concatenate(hidden)
     out["truth"] = np.empty((cells.size, n_panel), np.float32)
-    out["truth"][:, np.concatenate(hidden)] = truth
+    out["truth"][:, every] = st_data.targets.matrix[cells][:, every].toarray()
     return {"genes": genes, "folds": folds, "epochs": epochs, "cells": cells, "method": MASKED, **out}
 
 
