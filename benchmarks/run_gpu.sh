@@ -4,8 +4,11 @@
 #
 #   bash benchmarks/run_gpu.sh [N] [SECONDS]     # default 1000000 cells a side, 585 s in all
 #
-# Python packages the machine lacks (anndata, pandas<3 and their needs) travel as wheels in
-# .whl (README of the device tool: pip download --python-version 3.12 ...). Logs and the
+# Python packages the machine lacks travel as wheels in .whl (git-ignored). The H200 run used
+# (pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux_2_28_x86_64
+# --platform manylinux2014_x86_64 -d .whl ...): anndata==0.12.19 array-api-compat==1.16.0
+# donfig==0.8.1.post1 google-crc32c==1.9.0 legacy-api-wrap==1.5 natsort==8.4.0 numcodecs==0.16.6
+# pandas==2.3.3 pytz tzdata scverse-misc==0.0.3 session-info2 zarr==3.1.6. Logs and the
 # scale JSON go to $OUT (default /tmp/stcross_gpu). The data are drawn by every core while the
 # demo runs, so the demo's time is not a quiet one; the scale run has the machine to itself.
 set -uo pipefail
