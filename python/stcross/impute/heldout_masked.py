@@ -122,7 +122,7 @@ def masked_heldout_predictions(
     training_seed: int | None = None,
     networks: int = 1,
 ) -> dict[str, Any]:
-    """Predict every ST panel gene as if unmeasured, from one masked-gene training.
+    """Predict every ST panel gene as if unmeasured, from masked-gene training (one network by default).
 
     Takes the arguments of :func:`~stcross.impute.calibration.heldout_predictions` (but
     ``n_refits``: every fold is scored) and returns
