@@ -43,6 +43,7 @@ def heldout_predictions(
     max_cells: int | None = 50_000,
     progress: bool = False,
     n_refits: int | None = None,
+    training_seed: int | None = None,
 ) -> dict[str, Any]:
     """Predict every ST panel gene from a model trained without it, fold by fold.
 
@@ -67,6 +68,9 @@ def heldout_predictions(
         Show the refits' progress bars.
     n_refits
         Refit only the first this many folds (``None``: all), and score their genes only.
+    training_seed
+        Seed of the refits' training (default: the model's), to measure how the calibration
+        moves with the refits' own draw.
 
     Returns
     -------
@@ -86,6 +90,8 @@ def heldout_predictions(
         scored = {g for held in folds for g in held}
         genes = [g for g in genes if g in scored]
     settings = capped_settings(model.train_config, max_epochs)
+    if training_seed is not None:
+        settings = dataclasses.replace(settings, seed=int(training_seed))
     truth_all = model.data[1].targets.matrix  # ST targets: the shared genes in model order
     target_column = {g: i for i, g in enumerate(model.shared_genes)}
     position = {g: i for i, g in enumerate(genes)}

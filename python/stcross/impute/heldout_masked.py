@@ -19,11 +19,12 @@ Why both matter, measured (benchmarks/REPORT.md, "One-pass calibration"): with o
 shared by all folds and the masked network's own noise, BDTNP covered 0.83 at 90%; with both
 changes it covers as the refits do.
 
-Each path trains in a fifth of the steps, so the masked network's scores move with its draw
-(initialisation and minibatches): on osmFISH, whose model trains 11 epochs, the calibrated width
-spanned 2.3-3.5x gene sd over three draws. Averaging two networks that share one training's
-epochs (``networks=2``) steadied the width but under-covered (0.872 in one draw of osmFISH), so
-one network stays the default.
+The masked network's scores move with its draw (initialisation and minibatches), as the refits'
+do: on osmFISH the calibrated width spanned 2.3-3.5x gene sd over eight draws (mean 2.74x), the
+refits' 2.3-2.9x over five (mean 2.56x). Training the paths more (every path in every step, a
+higher learning rate, more epochs) did not narrow the widest draw. Averaging two networks that
+share one training's epochs (``networks=2``) steadied the width but under-covered (0.872 in one
+draw of osmFISH), so one network stays the default.
 """
 from __future__ import annotations
 

@@ -66,6 +66,14 @@ class LossTerms:
     def as_floats(self) -> dict[str, float]:
         return {k: float(v.detach()) for k, v in self.__dict__.items()}
 
+    def add_share_to(self, sums: dict[str, torch.Tensor], n_steps: int) -> None:
+        """Add each term / ``n_steps`` to ``sums``, in float64 on the terms' device: nothing is
+        read back to the host, so a GPU step waits on no sync. (The float64 arithmetic of summing
+        :meth:`as_floats` / ``n_steps``, so CPU histories are unchanged to the bit.)"""
+        for key, value in self.__dict__.items():
+            share = value.detach().to(torch.float64) / n_steps
+            sums[key] = share if key not in sums else sums[key] + share
+
 
 class CrossModalVAE(nn.Module):
     """Attention-based cross-modal VAE over an SC gene space and an ST panel.

@@ -155,7 +155,7 @@ def _train(
         kl_weight = min(1.0, (epoch + 1) / warmup)
         cache.refresh()
         module.train()
-        sums: dict[str, float] = {}
+        sums: dict[str, torch.Tensor] = {}
         pairs = list(zip(_batches(train_sc, steps, batch_size, generator), _batches(train_st, steps, batch_size, generator)))
         if ranks is not None:
             pairs = pairs[ranks.rank :: ranks.world_size]
@@ -171,11 +171,11 @@ def _train(
             loss.total.backward()
             torch.nn.utils.clip_grad_norm_(module.parameters(), 10.0)
             optimizer.step()
-            for key, value in loss.as_floats().items():
-                sums[key] = sums.get(key, 0.0) + value / len(pairs)
+            loss.add_share_to(sums, len(pairs))
+        means = {key: float(value) for key, value in sums.items()}
         if ranks is not None:
-            sums = ranks.mean_values(sums)
-        record = {"epoch": epoch + 1, "kl_weight": kl_weight, **sums}
+            means = ranks.mean_values(means)
+        record = {"epoch": epoch + 1, "kl_weight": kl_weight, **means}
         if has_validation:
             module.eval()
             cache.refresh()
@@ -183,7 +183,7 @@ def _train(
                 # Fold paths never see their genes, so they are validated under their masks.
                 validation = _validation_loss(cache, val_sc, val_st, batch_size, cache.path_masks)
             else:
-                validation = dict.fromkeys(sums, 0.0)
+                validation = dict.fromkeys(means, 0.0)
             if ranks is not None:  # rank 0's loss, hence rank 0's early-stopping decision, on every rank
                 validation = ranks.broadcast_values(validation)
             record.update({f"validation_{k}": v for k, v in validation.items()})

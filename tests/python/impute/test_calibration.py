@@ -254,15 +254,20 @@ def test_refitting_only_some_folds_scores_their_genes_as_the_full_refits_do():
             heldout_predictions(model, n_folds=3, max_epochs=1, n_refits=bad)
 
 
-def test_masked_training_seed_draws_another_network_and_defaults_to_the_models():
-    """The benchmark's knob for the masked calibration's spread: only the masked network's draw moves."""
+@pytest.mark.parametrize("method", ["masked", "refits"])
+def test_training_seed_draws_other_networks_and_defaults_to_the_models(method):
+    """The benchmark's knob for the calibration's spread: only the held-out networks' draw moves."""
+    from stcross.impute.calibration import heldout_predictions
     from stcross.impute.heldout_masked import masked_heldout_predictions
+
+    def predict(**kwargs):
+        if method == "masked":
+            return masked_heldout_predictions(model, n_folds=2, max_epochs=1, **kwargs)
+        return heldout_predictions(model, n_folds=2, max_epochs=1, n_refits=1, **kwargs)
 
     sc, st, _ = make_pair(n_st=80, n_sc=80)
     model = stcross.CrossModalModel(sc, st, config=CONFIG).train(max_epochs=1, seed=3, progress_bar=False)
-    default = masked_heldout_predictions(model, n_folds=2, max_epochs=1)
-    same = masked_heldout_predictions(model, n_folds=2, max_epochs=1, training_seed=3)
-    other = masked_heldout_predictions(model, n_folds=2, max_epochs=1, training_seed=4)
+    default, same, other = predict(), predict(training_seed=3), predict(training_seed=4)
     np.testing.assert_array_equal(same["mean"], default["mean"])
     assert not np.array_equal(other["mean"], default["mean"])
     assert other["folds"] == default["folds"]

@@ -50,6 +50,21 @@ def test_evaluation_forward_is_deterministic_and_sums_its_terms(cache):
     torch.testing.assert_close(first.total, expected)
 
 
+def test_epoch_means_summed_on_the_device_equal_the_host_sums_to_the_bit(cache):
+    """Training sums each step's terms as tensors (no host sync per step); the epoch's means must
+    be the float64 sums of the host floats that the history held before, bit for bit."""
+    module = cache.module.eval()
+    steps = [module(cache.batch(np.arange(i, i + 7), np.arange(i, i + 5), None), cache.states) for i in range(3)]
+    on_device: dict[str, torch.Tensor] = {}
+    host: dict[str, float] = {}
+    for terms in steps:
+        terms.add_share_to(on_device, len(steps))
+        for key, value in terms.as_floats().items():
+            host[key] = host.get(key, 0.0) + value / len(steps)
+    assert all(v.dtype == torch.float64 and not v.requires_grad for v in on_device.values())
+    assert {k: float(v) for k, v in on_device.items()} == host
+
+
 def test_inference_matches_the_cached_encoding(cache):
     module = cache.module.eval()
     cells = np.arange(5)

@@ -1,18 +1,21 @@
-"""How much the one-pass (masked) calibration moves with the masked network's own training draw.
+"""How much the calibration moves with its own networks' training draw: the one-pass (masked) network's, or the refits'.
 
 Usage::
 
-    nice -n 10 python benchmarks/run_masked_spread.py --dataset osmfish --seeds 0,1,2 --epochs-factor 1,1.5
+    nice -n 10 python benchmarks/run_calibration_spread.py --dataset osmfish --seeds 0,1,2 --epochs-factor 1,1.5
+    nice -n 10 python benchmarks/run_calibration_spread.py --dataset osmfish --seeds 0,1,2 --calibration refits
 
 The protocol of ``run_uncertainty.py`` (outer 5-fold gene CV, seed 0; each outer fold's model
-trained once, seed 0; 5 inner calibration folds, seed 0), with only the masked network's
-training seed (its initialisation and minibatches, ``training_seed``) varied, at the model's
-epochs and at ``--epochs-factor`` times them. ``--networks N`` trains N networks from seeds
-``s .. s+N-1`` sharing those epochs and averages them (default 1, as ``calibrate()``). Prints one
-JSON line per setting: 90% coverage
-of the held-out genes, the median over genes of the mean interval width / gene sd, and each
-outer fold's calibration time / its model's training time. Training seed 0 at factor 1 is
-``run_uncertainty.py --dataset D [--masked-networks N]``'s masked run.
+trained once, seed 0; 5 inner calibration folds, seed 0), with only the training seed of the
+networks that predict the inner folds (``training_seed``: their initialisation and minibatches)
+varied, at the model's epochs and at ``--epochs-factor`` times them. ``--calibration masked``
+(``calibrate()``'s default) trains one masked network; ``--networks N`` trains N from seeds
+``s .. s+N-1`` sharing those epochs and averages them. ``--calibration refits`` refits the model
+once per inner fold. Prints one JSON line per setting (appended to
+``results/<calibration>_spread_<dataset>.jsonl``): 90% coverage of the held-out genes, the median
+over genes of the mean interval width / gene sd, and each outer fold's calibration time / its
+model's training time. Training seed 0 at factor 1 is ``run_uncertainty.py --dataset D
+[--calibration C] [--masked-networks N]``.
 """
 from __future__ import annotations
 
@@ -32,6 +35,8 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2", help="masked-network training seeds")
     parser.add_argument("--epochs-factor", default="1", help="comma-separated multiples of the model's epochs")
     parser.add_argument("--networks", type=int, default=1, help="masked networks averaged (calibrate()'s: 1)")
+    parser.add_argument("--calibration", default="masked", choices=["masked", "refits"],
+                        help="whose training seed varies: the masked network's, or the refits'")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", default=str(RESULTS_DIR))
@@ -42,6 +47,7 @@ def main() -> None:
 
     import stcross
     from stcross.impute.conformal import fit_calibration
+    from stcross.impute.calibration import heldout_predictions
     from stcross.impute.heldout_masked import masked_heldout_predictions
 
     torch.set_num_threads(args.threads)
@@ -62,22 +68,25 @@ def main() -> None:
         truth = x_st[:, st.var_names.get_indexer(held)].astype(np.float64)
         outer.append((model, held, summary, truth, fit_s))
 
-    path = Path(args.out) / f"masked_spread_{args.dataset}.jsonl"
+    path = Path(args.out) / f"{args.calibration}_spread_{args.dataset}.jsonl"
     for factor in (float(f) for f in args.epochs_factor.split(",")):
         for seed in (int(s) for s in args.seeds.split(",")):
             inside, widths, ratios = [], [], []
             for model, held, summary, truth, fit_s in outer:
                 epochs = None if factor == 1 else int(round(len(model.history) * factor))
                 started = time.perf_counter()
-                inner = masked_heldout_predictions(model, n_folds=5, seed=0, max_epochs=epochs, training_seed=seed,
-                                                   networks=args.networks)
+                if args.calibration == "refits":
+                    inner = heldout_predictions(model, n_folds=5, seed=0, max_epochs=epochs, training_seed=seed)
+                else:
+                    inner = masked_heldout_predictions(model, n_folds=5, seed=0, max_epochs=epochs, training_seed=seed,
+                                                       networks=args.networks)
                 ratios.append((time.perf_counter() - started) / fit_s)
                 calibration = fit_calibration(inner["truth"], inner["mean"], inner["sd"], inner["p_zero"],
                                               likelihood=likelihood, level_bins=3, zero_bins=1, min_genes=5)
                 lower, upper = calibration.interval(summary, held, 0.9)
                 inside.append(((truth >= lower) & (truth <= upper)).ravel())
                 widths += list((upper - lower).mean(axis=0) / truth.std(axis=0))
-            line = json.dumps({"dataset": args.dataset, "networks": args.networks, "epochs_factor": factor,
+            line = json.dumps({"dataset": args.dataset, "calibration": args.calibration, "networks": args.networks, "epochs_factor": factor,
                                "training_seed": seed,
                                "coverage_90": round(float(np.concatenate(inside).mean()), 4),
                                "median_gene_mean_width_over_sd": round(float(np.median(widths)), 3),
