@@ -32,7 +32,7 @@ from real_data import DATASETS, RESULTS_DIR, data_dir
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", required=True, choices=sorted(DATASETS))
-    parser.add_argument("--seeds", default="0,1,2", help="masked-network training seeds")
+    parser.add_argument("--seeds", default="0,1,2", help="training seeds of the masked network or the refits")
     parser.add_argument("--epochs-factor", default="1", help="comma-separated multiples of the model's epochs")
     parser.add_argument("--networks", type=int, default=1, help="masked networks averaged (calibrate()'s: 1)")
     parser.add_argument("--calibration", default="masked", choices=["masked", "refits"],
@@ -86,8 +86,8 @@ def main() -> None:
                 lower, upper = calibration.interval(summary, held, 0.9)
                 inside.append(((truth >= lower) & (truth <= upper)).ravel())
                 widths += list((upper - lower).mean(axis=0) / truth.std(axis=0))
-            line = json.dumps({"dataset": args.dataset, "calibration": args.calibration, "networks": args.networks, "epochs_factor": factor,
-                               "training_seed": seed,
+            line = json.dumps({"dataset": args.dataset, "calibration": args.calibration, "networks": args.networks,
+                               "epochs_factor": factor, "training_seed": seed,
                                "coverage_90": round(float(np.concatenate(inside).mean()), 4),
                                "median_gene_mean_width_over_sd": round(float(np.median(widths)), 3),
                                "calibration_over_fit": [round(r, 2) for r in ratios]})
