@@ -89,9 +89,7 @@ def heldout_predictions(
         folds = folds[: int(n_refits)]
         scored = {g for held in folds for g in held}
         genes = [g for g in genes if g in scored]
-    settings = capped_settings(model.train_config, max_epochs)
-    if training_seed is not None:
-        settings = dataclasses.replace(settings, seed=int(training_seed))
+    settings = capped_settings(model.train_config, max_epochs, training_seed)
     truth_all = model.data[1].targets.matrix  # ST targets: the shared genes in model order
     target_column = {g: i for i, g in enumerate(model.shared_genes)}
     position = {g: i for i, g in enumerate(genes)}
@@ -120,8 +118,11 @@ def heldout_predictions(
     return {"genes": genes, "folds": folds, "epochs": epochs, "cells": cells, "method": REFITS, **out}
 
 
-def capped_settings(settings: TrainConfig, max_epochs: int | None) -> TrainConfig:
-    """The model's training settings with epochs capped at ``max_epochs`` (None: unchanged)."""
+def capped_settings(settings: TrainConfig, max_epochs: int | None, training_seed: int | None = None) -> TrainConfig:
+    """The model's training settings with epochs capped at ``max_epochs`` and the seed set to
+    ``training_seed`` (None: unchanged)."""
+    if training_seed is not None:
+        settings = dataclasses.replace(settings, seed=int(training_seed))
     if max_epochs is None:
         return settings
     if isinstance(max_epochs, bool) or int(max_epochs) != max_epochs or max_epochs < 1:

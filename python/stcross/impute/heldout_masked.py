@@ -145,9 +145,7 @@ def masked_heldout_predictions(
     genes = list(model.shared_genes)
     n_folds = check_folds(n_folds, len(genes))
     folds = gene_folds(genes, n_folds, seed=seed)
-    settings = capped_settings(model.train_config, max_epochs)
-    if training_seed is not None:
-        settings = dataclasses.replace(settings, seed=int(training_seed))
+    settings = capped_settings(model.train_config, max_epochs, training_seed)
     cells = scored_cells(len(model.st_cells), max_cells, seed)
     position = {g: i for i, g in enumerate(genes)}
     n_panel = len(genes)
