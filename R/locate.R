@@ -18,9 +18,12 @@
 #' @param object For the Seurat method, the SC object the model was trained on
 #'   (same cells, any order). For the matrix interface, the [stcross_model].
 #' @param model An [stcross_model].
-#' @param method `"knn"` (default: weighted mean position of the nearest ST
-#'   cells in latent space) or `"regression"` (a head trained on the ST latent
-#'   space).
+#' @param method `"metric"` (default: mean position of the nearest ST cells
+#'   in an embedding of latent and shared genes that a small network, trained on
+#'   the ST cells, shapes so that spatial neighbours sit together; the most
+#'   accurate on the benchmarks), `"knn"` (weighted mean position of the nearest
+#'   ST cells in latent space) or `"regression"` (a head trained on the ST
+#'   latent space).
 #' @param reduction.name Name of the DimReduc to add.
 #' @param reduction.key Key of the DimReduc (letters and digits, ending in
 #'   `_`).
@@ -52,7 +55,7 @@ LocateStcross <- function(object, ...) {
 
 #' @rdname LocateStcross
 #' @export
-LocateStcross.Seurat <- function(object, model, method = c("knn", "regression"),
+LocateStcross.Seurat <- function(object, model, method = c("metric", "knn", "regression"),
                                  reduction.name = "stcross.location",
                                  reduction.key = "STCROSSLOC_", meta.prefix = "stcross",
                                  assay = NULL, threads = 1, verbose = TRUE, ...) {
@@ -77,7 +80,7 @@ LocateStcross.Seurat <- function(object, model, method = c("knn", "regression"),
 
 #' @rdname LocateStcross
 #' @export
-LocateStcross.stcross_model <- function(object, method = c("knn", "regression"),
+LocateStcross.stcross_model <- function(object, method = c("metric", "knn", "regression"),
                                         threads = 1, verbose = TRUE, ...) {
   .check_model(object)
   .locate(object, method = match.arg(method), threads = threads, verbose = verbose, ...)

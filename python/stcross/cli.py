@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from .errors import InputError
 from .likelihoods import NAMES as LIKELIHOOD_NAMES
 from .likelihoods import get_likelihood
+from .locate import METHODS as LOCATE_METHODS
 from .threads import DEFAULT_THREADS, check_threads, torch_threads
 
 logger = logging.getLogger("stcross")
@@ -383,7 +384,7 @@ def _fit_impute(args: argparse.Namespace) -> int:
         _say(args, f"streaming the imputation ({adata_st.n_obs} cells x {n_genes} genes) to {out / 'imputed.h5ad'}")
     imputed = model.impute(interval=args.interval, n_samples=args.n_samples, threads=None,
                            out=out / "imputed.h5ad" if stream else None, overwrite=True)
-    locations = model.locate(threads=None)
+    locations = model.locate(method=args.locate_method, seed=args.seed, threads=None)
 
     files = _write_outputs(model, imputed, locations, out, imputed_written=stream)
     if args.out_rds:
@@ -403,7 +404,8 @@ def _fit_impute(args: argparse.Namespace) -> int:
         f"coordinates obsm[{args.spatial_key!r}] ({np.asarray(adata_st.obsm[args.spatial_key]).shape[1]}D)",
         f"shared (panel) genes used for alignment: {len(model.shared_genes)}",
         f"imputed genes: {imputed.n_vars} ({n_unmeasured} not in the ST panel) for {imputed.n_obs} ST cells",
-        f"located SC cells: {locations.shape[0]} (columns {', '.join(map(str, locations.columns))})",
+        f"located SC cells: {locations.shape[0]} by method {args.locate_method!r} "
+        f"(columns {', '.join(map(str, locations.columns))})",
         "",
         f"training: seed {args.seed}, device {args.device} ({_device_of(model)}), max_epochs {args.max_epochs}, "
         f"{train_s:.1f} s" + (f" in {args.nproc} processes (torch.distributed)" if distributed else ""),
@@ -621,6 +623,8 @@ def _parser() -> argparse.ArgumentParser:
                           "each with --device cuda); default 1")
     fit.add_argument("--threads", type=_positive_int, default=DEFAULT_THREADS,
                      help=f"torch threads for the whole command (default {DEFAULT_THREADS}; see README)")
+    fit.add_argument("--locate-method", choices=list(LOCATE_METHODS), default="metric",
+                     help="how SC cells are placed (default metric; see CrossModalModel.locate)")
     fit.add_argument("--interval", type=float, default=0.9, help="prediction interval level (default 0.9)")
     fit.add_argument("--calibrate", action="store_true", help="calibrate intervals on held-out panel genes")
     fit.add_argument("--n-samples", type=int, default=0,

@@ -535,24 +535,28 @@ class CrossModalModel:
         return frame
 
     def locate(
-        self, *, method: str = "knn", n_neighbors: int = 10, seed: int = 0, threads: int | None = DEFAULT_THREADS
+        self, *, method: str = "metric", n_neighbors: int = 10, seed: int = 0, threads: int | None = DEFAULT_THREADS
     ) -> pd.DataFrame:
         """Spatial coordinates, with a per-cell uncertainty, for every SC cell.
 
         Parameters
         ----------
         method
-            ``"knn"`` (default; the more accurate on the location benchmark, see
-            benchmarks/REPORT.md): similarity-weighted mean position of the
-            ``n_neighbors`` nearest ST cells in the latent space; the spread of those
-            positions is the uncertainty. ``"regression"``: a network trained on the ST
-            cells' latents to predict their coordinates (with a per-cell variance),
-            applied to the SC latents.
+            ``"metric"`` (default; the most accurate on the location benchmark, see
+            benchmarks/REPORT.md): a small network, trained on the ST cells, embeds each
+            cell's latent and shared genes so that spatial neighbours sit together; a cell's
+            position is the mean position of its ``n_neighbors`` nearest ST cells in that
+            embedding. Its sd adds the spread of the cell's 50 nearest ST cells there to
+            that of its 10 nearest in the latent space (:mod:`stcross.locate.metric`).
+            ``"knn"``: the same from the ``n_neighbors`` nearest ST cells in the latent space
+            (similarity-weighted). ``"regression"``: a network trained on the ST cells'
+            latents to predict their coordinates (with a per-cell variance), applied to the
+            SC latents.
         n_neighbors
-            Neighbours for ``method="knn"``.
+            Neighbours for ``"metric"`` and ``"knn"``.
         seed
-            Seeds the regression head's training, and the approximate index of a large
-            ``knn`` search (:func:`stcross.neighbors.top_k_similar`).
+            Seeds the training of the ``"metric"`` embedding and the ``"regression"`` head,
+            and the approximate index of a large search (:func:`stcross.neighbors.top_k_similar`).
         threads
             Torch intra-op threads for this call (as in :meth:`train`).
 
@@ -565,7 +569,15 @@ class CrossModalModel:
         with torch_threads(threads):
             z_sc, z_st = self.latent("sc", threads=None), self.latent("st", threads=None)
             coords, sd = locate_cells(
-                z_st, self.coordinates, z_sc, method=method, n_neighbors=n_neighbors, seed=seed, device=self.device
+                z_st,
+                self.coordinates,
+                z_sc,
+                panel_st=self.data[ST].partner_features,
+                panel_query=self.data[SC].partner_features,
+                method=method,
+                n_neighbors=n_neighbors,
+                seed=seed,
+                device=self.device,
             )
         columns = ["x", "y", "z"][: coords.shape[1]]
         table = pd.DataFrame(coords, index=self.sc_cells.copy(), columns=columns)

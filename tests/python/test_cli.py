@@ -10,6 +10,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
+import stcross
 from stcross import cli, datasets
 
 
@@ -58,7 +59,7 @@ def test_fit_impute_writes_every_promised_file(fitted):
     assert sum(p.startswith("imputed_") for p in plots) == 2
 
     report = (out / "report.txt").read_text()
-    for fact in ("shared (panel) genes", "imputed genes", "epochs run", "imputed.h5ad", "sc_locations.csv"):
+    for fact in ("shared (panel) genes", "imputed genes", "epochs run", "imputed.h5ad", "sc_locations.csv", "by method 'metric'"):
         assert fact in report
 
 
@@ -90,6 +91,18 @@ def test_fit_impute_streams_large_outputs_to_the_same_file(inputs, tmp_path, mon
     for key in ("mean", "sd", "p_zero"):
         np.testing.assert_allclose(streamed.layers[key], memory.layers[key], rtol=1e-5, atol=1e-6)
     assert (tmp_path / "auto" / "plots" / "sc_locations.png").exists()
+
+
+def test_fit_impute_locate_method_reaches_the_model(inputs, tmp_path):
+    root, sc, st = inputs
+    out = tmp_path / "knn"
+    assert cli.main(["fit-impute", "--sc", str(root / "sc.h5ad"), "--st", str(root / "st.h5ad"), "--max-epochs", "1",
+                     "--device", "cpu", "--n-plot-genes", "0", "-q", "--genes", "Gad2", "--out", str(out),
+                     "--locate-method", "knn"]) == 0
+    assert "by method 'knn'" in (out / "report.txt").read_text()
+    written = pd.read_csv(out / "sc_locations.csv", index_col="cell")
+    expected = stcross.CrossModalModel.load(out / "model", sc, st).locate(method="knn")
+    np.testing.assert_allclose(written[["x", "y", "sd"]].to_numpy(), expected[["x", "y", "sd"]].to_numpy(), rtol=1e-5)
 
 
 def test_fit_impute_neighbor_blend_reaches_the_model(inputs, tmp_path, capsys):

@@ -130,7 +130,7 @@ def test_joint_embedding_after_loading_and_with_a_narrow_partner_graph(trained, 
         narrow.joint_embedding("sc", n_partners=5)
 
 
-@pytest.mark.parametrize("method", ["regression", "knn"])
+@pytest.mark.parametrize("method", ["metric", "regression", "knn"])
 def test_locate_places_cells_by_type(trained, method):
     model, sc, st, _ = trained
     loc = model.locate(method=method)
@@ -144,7 +144,7 @@ def test_locate_places_cells_by_type(trained, method):
 
 def test_locate_bad_method(trained):
     model, *_ = trained
-    with pytest.raises(ValueError, match="'regression' or 'knn'"):
+    with pytest.raises(ValueError, match="one of 'metric', 'knn', 'regression'"):
         model.locate(method="tangram")
 
 

@@ -26,12 +26,21 @@ class CoordinateHead(nn.Module):
 
 
 def regression_locations(
-    z_st: np.ndarray, coords: np.ndarray, z_query: np.ndarray, *, n_neighbors: int = 10, seed: int = 0, device="cpu"
+    z_st: np.ndarray,
+    coords: np.ndarray,
+    z_query: np.ndarray,
+    *,
+    panel_st: np.ndarray | None = None,
+    panel_query: np.ndarray | None = None,
+    n_neighbors: int = 10,
+    seed: int = 0,
+    device="cpu",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fit the head on ST latents (10% held out for early stopping) and apply it to the query.
 
     The head predicts each coordinate's mean and variance; the sd is the root of the summed
-    variances. ``n_neighbors`` is unused (kept so every method takes the same arguments).
+    variances. The panel genes and ``n_neighbors`` are unused (every method takes the same
+    arguments).
     """
     generator = torch.Generator().manual_seed(int(seed))
     centre, spread = coords.mean(0), coords.std(0) + 1e-12

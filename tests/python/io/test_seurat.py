@@ -190,7 +190,7 @@ def test_write_seurat_adds_what_the_r_verbs_add(r, files, trained, tmp_path):
     np.testing.assert_allclose(x, located["x"].to_numpy(), rtol=1e-6)
     np.testing.assert_allclose(sd, located["sd"].to_numpy(), rtol=1e-6)
     method = r.r("function(o) SeuratObject::Misc(o[['stcross.location']], slot = 'stcross')$method")(obj)[0]
-    assert method == "knn"
+    assert method == "metric"
 
 
 def test_write_seurat_refuses_what_it_cannot_write(r, files, trained, tmp_path):
