@@ -22,15 +22,9 @@ from stcross.joint_embedding import joint_embedding
 from stcross.locate.knn import knn_locations
 from stcross.neighbors import softmax_weights, standardize_rows, top_k_similar
 from real_data import data_dir
-from run_location import SETTINGS, split
+from run_location import SETTINGS, lognorm, split
 
 FOLDERS = {"osmfish": "osmfish_ssctx", "bdtnp": "bdtnp_drosophila", "starmap": "starmap_mpfc"}
-
-
-def lognorm(x: np.ndarray) -> np.ndarray:
-    library = x.sum(1, keepdims=True)
-    target = np.median(library[library > 0])
-    return np.log1p(np.divide(x * target, library, out=np.zeros_like(x), where=library > 0))
 
 
 def zscore(x: np.ndarray) -> np.ndarray:
