@@ -114,11 +114,7 @@ def uncertainty(run: LocationRun, dataset: str, seed: int) -> None:
     z_query, z_ref = model.latent("sc"), model.latent("st")
     panel_query, panel_ref = model.data[SC].partner_features, model.data[ST].partner_features
 
-    def rows_of(z, panel):
-        z = metric._zscore_columns(z)
-        return lambda rows: torch.from_numpy(np.hstack([z[rows], panel[rows]]).astype(np.float32))
-
-    ref_inputs, query_inputs = rows_of(z_ref, panel_ref), rows_of(z_query, panel_query)
+    ref_inputs, query_inputs = metric.input_rows(z_ref, panel_ref), metric.input_rows(z_query, panel_query)
     head = metric._train(ref_inputs, run.ref_coords, 0, "cpu")
     e_ref = metric._embed(head, ref_inputs, len(z_ref), "cpu")
     e_query = metric._embed(head, query_inputs, len(z_query), "cpu")

@@ -51,6 +51,13 @@ def _zscore_columns(x: np.ndarray) -> np.ndarray:
     return ((x - x.mean(0)) / np.where(sd > 0, sd, 1.0)).astype(np.float32)
 
 
+def input_rows(z: np.ndarray, panel: np.ndarray):
+    """The network's inputs for given rows of one modality: its latents z-scored per dimension,
+    then its panel genes (already z-scored per gene), built per block so no full copy is held."""
+    standard = _zscore_columns(z)
+    return lambda rows: torch.from_numpy(np.hstack([standard[rows], panel[rows]]).astype(np.float32))
+
+
 def _spatial_scale(coords: np.ndarray, generator: np.random.Generator) -> float:
     """Median distance from a cell to its 30th nearest ST cell (over a sample of cells)."""
     k = min(_SCALE_NEIGHBOURS, len(coords) - 1)
@@ -124,12 +131,7 @@ def metric_locations(
     if len(coords) < 2:
         msg = "method='metric' needs at least 2 ST cells to learn from."
         raise InputError(msg)
-    standard_st, standard_query = _zscore_columns(z_st), _zscore_columns(z_query)
-
-    def rows_of(z: np.ndarray, panel: np.ndarray):
-        return lambda rows: torch.from_numpy(np.hstack([z[rows], panel[rows]]).astype(np.float32))
-
-    st_inputs, query_inputs = rows_of(standard_st, panel_st), rows_of(standard_query, panel_query)
+    st_inputs, query_inputs = input_rows(z_st, panel_st), input_rows(z_query, panel_query)
     head = _train(st_inputs, coords, seed, device)
     e_st, e_query = _embed(head, st_inputs, len(coords), device), _embed(head, query_inputs, len(z_query), device)
     index, _ = top_k_similar(e_query, e_st, max(n_neighbors, _SPREAD_NEIGHBOURS), device=str(device), seed=seed)
