@@ -2,7 +2,7 @@
 # The GPU figures of benchmarks/REPORT.md, in one command for a lent GPU machine (no network):
 # the demo on CUDA (a check of every step on the device), then run_scale.py at --n-sc N --n-st N.
 #
-#   bash benchmarks/run_gpu.sh [N] [SECONDS]     # default 1000000 cells a side, 585 s in all
+#   bash benchmarks/run_gpu.sh [N] [SECONDS] [BATCH]   # default 1000000 cells a side, 585 s in all, batch 256
 #
 # Python packages the machine lacks travel as wheels in .whl (git-ignored). The H200 run used
 # (pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux_2_28_x86_64
@@ -14,6 +14,7 @@
 set -uo pipefail
 n="${1:-1000000}"
 budget="${2:-585}"
+batch="${3:-256}"
 started=$SECONDS
 export PYTHONUNBUFFERED=1
 out="${OUT:-/tmp/stcross_gpu}"
@@ -55,5 +56,5 @@ wait "$generating" || { echo "data generation failed"; tail -20 "$out/generate.l
 left=$(( budget - (SECONDS - started) ))
 echo "scale run: $left s left"
 timeout "$left" python3 benchmarks/run_scale.py --device cuda --n-sc "$n" --n-st "$n" --n-impute "$genes" \
-  --work "$work" --out "$out" 2>&1 | tee "$out/scale.log"
+  --batch-size "$batch" --work "$work" --out "$out" 2>&1 | tee "$out/scale.log"
 echo "exit ${PIPESTATUS[0]} after $(( SECONDS - started )) s"

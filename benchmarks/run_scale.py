@@ -12,8 +12,9 @@ bands. Counts are drawn in blocks of 5,000 cells, each from its own seed stream 
 ``--seed``), by ``--workers`` processes: the data do not depend on the number of workers. The
 data are written to ``--work`` by a first subprocess; a second one, whose peak resident memory
 (``ru_maxrss``) is reported, opens them backed (``read_h5ad(backed="r")``) and runs
-``CrossModalModel(...).train()``, ``locate()``, and ``impute()`` of every SC gene (``--n-impute``
-to impute fewer) streamed to ``imputed.h5ad`` in ``--work``, then saves the model. Results go to
+``CrossModalModel(...).train()`` (minibatch ``--batch-size``, default 256), ``locate()``, and
+``impute()`` of every SC gene (``--n-impute`` to impute fewer) streamed to ``imputed.h5ad`` in
+``--work``, then saves the model. Results go to
 ``--out`` as ``scale_<n_sc>x<n_st>_<device>.json``, rewritten after each step (``"complete":
 false`` until the end), with the GPU's peak allocated memory on ``cuda``. Above 4e9 cell pairs
 the CPU's partner graph and location search are approximate (``stcross[scale]``, FAISS); on a
@@ -54,6 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--impute-genes", default=None,
                         help="comma-separated gene counts: impute-only runs (streamed and in memory) from the saved model")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, default=256,
+                        help="training minibatch (train()'s default 256; larger means fewer, host-bound GPU steps)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes drawing the counts")
     parser.add_argument("--work", default="/tmp/stcross_scale", help="folder for the generated .h5ad files")
@@ -164,7 +167,7 @@ def run(args: argparse.Namespace, work: Path, out: Path) -> None:
     sc, st = ad.read_h5ad(work / "sc.h5ad", backed="r"), ad.read_h5ad(work / "st.h5ad", backed="r")
     path = out / f"scale_{sc.n_obs}x{st.n_obs}_{args.device}.json"
     info: dict = {"n_sc": sc.n_obs, "n_st": st.n_obs, "n_genes": sc.n_vars, "n_panel": st.n_vars,
-                  "device": args.device, "inputs": "backed h5ad", "complete": False,
+                  "device": args.device, "batch_size": args.batch_size, "inputs": "backed h5ad", "complete": False,
                   "rss_after_open_mib": _rss_mib()}
 
     def record(**values) -> None:
@@ -176,7 +179,7 @@ def run(args: argparse.Namespace, work: Path, out: Path) -> None:
     started = time.perf_counter()
     model = stcross.CrossModalModel(sc, st)
     record(setup_s=time.perf_counter() - started, rss_after_setup_mib=_rss_mib())
-    model.train(device=args.device, seed=args.seed, progress_bar=False)
+    model.train(device=args.device, seed=args.seed, batch_size=args.batch_size, progress_bar=False)
     # epochs_s: the epochs alone; the rest of train_s - setup_s is the partner graph.
     record(train_s=time.perf_counter() - started, epochs=len(model.history),
            epochs_s=float(model.history["seconds"].sum()), rss_after_train_mib=_rss_mib())

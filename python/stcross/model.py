@@ -628,10 +628,10 @@ class CrossModalModel:
             ``"masked"`` (default): one training that hides a random fold from ST at every step,
             with an ST encoder of its own per fold, then each fold scored hidden (about the
             cost of one training; see :mod:`stcross.impute.heldout_masked`). ``"refits"``: the
-            model is trained again without each fold (``n_folds`` trainings). On osmFISH and
-            BDTNP the masked method's 90% intervals covered 0.89-0.92 (the refits' 0.88-0.90); on
-            osmFISH their width varied between draws, 0.8-1.3x the refits' (benchmarks/REPORT.md,
-            "One-pass calibration").
+            model is trained again without each fold (``n_folds`` trainings). Over repeated
+            draws, the masked method's 90% intervals covered 0.896-0.923 on osmFISH (refits
+            0.894-0.911) at 2.3-3.5x the gene sd (refits 2.3-2.9x), and 0.873-0.889 on BDTNP
+            (refits 0.884) at 2.9-3.1x (refits 3.1x) (benchmarks/REPORT.md, "One-pass calibration").
         threads
             Torch intra-op threads for this call (as in :meth:`train`).
 

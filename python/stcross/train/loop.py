@@ -41,8 +41,13 @@ def epoch_budget(settings: TrainConfig, n_sc: int, n_st: int) -> int:
     or by default about :data:`_TARGET_STEPS` steps (early stopping can end it sooner)."""
     n_train_sc = n_sc - _n_validation(n_sc, settings.validation_fraction)
     n_train_st = n_st - _n_validation(n_st, settings.validation_fraction)
-    batch_size = max(1, min(settings.batch_size, n_train_sc, n_train_st))
+    batch_size = max(1, _batch_size(settings, n_train_sc, n_train_st))
     return settings.max_epochs or default_epochs(max(n_train_sc, n_train_st), batch_size)
+
+
+def _batch_size(settings: TrainConfig, n_train_sc: int, n_train_st: int) -> int:
+    """Cells of each modality in a step: the setting, or fewer when a modality has fewer to train on."""
+    return min(settings.batch_size, n_train_sc, n_train_st)
 
 
 def _n_validation(n: int, fraction: float) -> int:
@@ -128,7 +133,7 @@ def _train(
     cache = PartnerCache(module, data, graph, device, ranks=ranks, masks=masks)
     train_sc, val_sc = _split(data[SC].n_cells, settings.validation_fraction, generator)
     train_st, val_st = _split(data[ST].n_cells, settings.validation_fraction, generator)
-    batch_size = min(settings.batch_size, len(train_sc), len(train_st))
+    batch_size = _batch_size(settings, len(train_sc), len(train_st))
     if batch_size < 2:
         msg = (
             f"Too few cells to train: {len(train_sc)} SC and {len(train_st)} ST cells after holding out "
