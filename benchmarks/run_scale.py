@@ -14,9 +14,9 @@ data are written to ``--work`` by a first subprocess; a second one, whose peak r
 (``ru_maxrss``) is reported, opens them backed (``read_h5ad(backed="r")``) and runs
 ``CrossModalModel(...).train()`` (minibatch ``--batch-size``, default 256), ``locate()``, and
 ``impute()`` of every SC gene (``--n-impute`` to impute fewer) streamed to ``imputed.h5ad`` in
-``--work``, then saves the model. Results go to
-``--out`` as ``scale_<n_sc>x<n_st>_<device>.json``, rewritten after each step (``"complete":
-false`` until the end), with the GPU's peak allocated memory on ``cuda``. Above 4e9 cell pairs
+``--work``, then saves the model. Results go to ``--out`` as
+``scale_<n_sc>x<n_st>_<device>.json``, rewritten after each step (``"complete": false`` until the
+end), with the GPU's peak allocated memory on ``cuda``. Above 4e9 cell pairs
 the CPU's partner graph and location search are approximate (``stcross[scale]``, FAISS); on a
 GPU they stay exact.
 
