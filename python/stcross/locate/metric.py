@@ -53,7 +53,8 @@ def _zscore_columns(x: np.ndarray) -> np.ndarray:
 
 def input_rows(z: np.ndarray, panel: np.ndarray):
     """The network's inputs for given rows of one modality: its latents z-scored per dimension,
-    then its panel genes (already z-scored per gene), built per block so no full copy is held."""
+    then its panel genes (already z-scored per gene), joined per block of rows so the joined
+    matrix is never held whole (the z-scored latents are: they are small)."""
     standard = _zscore_columns(z)
     return lambda rows: torch.from_numpy(np.hstack([standard[rows], panel[rows]]).astype(np.float32))
 
